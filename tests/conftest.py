@@ -1,0 +1,33 @@
+"""Shared fixtures. Real Red List data are read from ../shared/data (never copied here)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("A2P_SHARED_DATA", ROOT.parent / "shared" / "data"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def shared_path(*parts: str) -> Path:
+    """Path into ../shared/data; skips the test when the folder is absent (fails in CI)."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        if IN_CI:
+            pytest.fail(f"real data missing in CI: {p}")
+        pytest.skip(f"real data not available: {p}")
+    return p
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    return shared_path()
+
+
+@pytest.fixture(autouse=True)
+def _a2p_home(tmp_path, monkeypatch):
+    """Keep every test away from the user's own store."""
+    monkeypatch.setenv("A2P_HOME", str(tmp_path / "a2p-home"))
