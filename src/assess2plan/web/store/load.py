@@ -31,6 +31,7 @@ from assess2plan.web.store.models import MODELS, Dataset, Project, field_name
 
 Progress = Callable[[str, int, int], None]
 
+_INT_NULL = -9223372036854775807  # stands for NULL in integer columns written to SQLite
 _PG_TYPES = {pl.Utf8: "text", pl.Int64: "int8", pl.Int32: "int4", pl.Boolean: "bool", pl.Date: "date"}
 
 #: at most this many issues are kept on a Dataset row (and returned)
@@ -84,6 +85,20 @@ def _layout(table: str) -> Layout:
 
 
 LAYOUTS: dict[str, Layout] = {t: _layout(t) for t in TABLES}
+
+
+def _sort_key(s: pl.Series) -> pl.Series:
+    """An integer column that sorts like ``s`` (sorting text directly is several times slower)."""
+    if s.dtype != pl.Utf8:
+        return s
+    values = s.drop_nulls().unique().sort()
+    return s.cast(pl.Enum(values)).to_physical().alias(s.name)
+
+
+def _arg_sort(keys: list[pl.Series]) -> pl.Series:
+    """Row positions that sort by ``keys`` (stable)."""
+    frame = pl.DataFrame([k.alias(f"k{i}") for i, k in enumerate(keys)])
+    return frame.select(pl.arg_sort_by(frame.columns, maintain_order=True)).to_series()
 
 
 def _q(name: str) -> str:
@@ -169,45 +184,117 @@ class _DB:
         """Insert all rows of ``df`` (its columns in the order of ``columns``), sorted by ``order``."""
         if df.height == 0:
             return 0
-        batches = self._batches(df, order)
         if self.pg:
-            self._pg_copy(db_table, columns, df, batches)
+            self._pg_copy(db_table, columns, df, self._batches(df, order))
         else:
-            self._sqlite_insert(db_table, columns, batches)
+            self._sqlite_insert(db_table, df.rename(dict(zip(df.columns, columns, strict=True))), order)
         return df.height
 
     @staticmethod
-    def _batches(df: pl.DataFrame, order: Sequence[str] = ()) -> Iterator[pl.DataFrame]:
+    def _step(df: pl.DataFrame) -> int:
+        return max(100, min(250_000, int(df.height * _BATCH_BYTES / max(df.estimated_size(), 1))))
+
+    @classmethod
+    def _batches(cls, df: pl.DataFrame, order: Sequence[str] = ()) -> Iterator[pl.DataFrame]:
         """Slices of ``df`` of about ``_BATCH_BYTES`` each; in ``order`` (gathered batch by batch,
         so the sorted table is never held in memory twice)."""
-        size = max(df.estimated_size(), 1)
-        step = max(100, min(250_000, int(df.height * _BATCH_BYTES / size)))
+        step = cls._step(df)
         if order:
-            idx = df.select(pl.arg_sort_by(list(order), maintain_order=True).alias("i"))["i"]
+            idx = _arg_sort([_sort_key(df[c]) for c in order])
             for start in range(0, df.height, step):
                 yield df[idx.slice(start, step)]
             return
         for start in range(0, df.height, step):
             yield df.slice(start, step)
 
-    def _sqlite_insert(self, db_table: str, columns: list[str], batches: Iterable[pl.DataFrame]) -> None:
-        head = f"INSERT INTO {_q(db_table)} ({', '.join(map(_q, columns))}) VALUES "
-        one = "(" + ", ".join("?" * len(columns)) + ")"
-        # Many rows per statement: most of the sqlite3 module's cost is per executed statement.
-        k = max(1, 999 // len(columns))
-        multi = head + ", ".join([one] * k)
+    def _sqlite_insert(self, db_table: str, df: pl.DataFrame, order: Sequence[str]) -> None:
+        """INSERT ``df`` (columns named as in the database) into SQLite.
+
+        The sqlite3 module costs about a microsecond per bound value, and binding None costs most
+        (it looks for an adapter for each one), while most optional Red List fields are empty. So
+        rows are grouped by which of their columns are null (sorted by that, then by ``order``),
+        and each group is inserted naming only its non-null columns, with a column that holds one
+        value throughout the group written as a literal. Rows of rare null patterns go in together,
+        with a sentinel that SQL turns back into NULL.
+        """
+        nullable = [c for c in df.columns if df[c].null_count()]
+        keys: list[pl.Series] = []
+        mask = None
+        if nullable:
+            mask = df.select(
+                pl.sum_horizontal([pl.col(c).is_null().cast(pl.Int64) * (1 << i) for i, c in enumerate(nullable)])
+            ).to_series()
+            keys.append(mask)
+        keys.extend(_sort_key(df[c]) for c in order)
+        idx = _arg_sort(keys) if keys else None
+        step = self._step(df)
+        for start in range(0, df.height, step):
+            if idx is None:
+                batch = df.slice(start, step)
+                self._sqlite_rows(db_table, batch, {})
+                continue
+            take = idx.slice(start, step)
+            batch = df[take]
+            if mask is None:
+                self._sqlite_rows(db_table, batch, {})
+                continue
+            rare = []
+            pos = 0
+            for length, bits in mask.gather(take).rle().struct.unnest().iter_rows():
+                part = batch.slice(pos, length)
+                pos += length
+                if length < 500:
+                    rare.append(part)
+                    continue
+                keep = [c for c in df.columns if c not in nullable or not bits >> nullable.index(c) & 1]
+                self._sqlite_rows(db_table, part.select(keep), {})
+            if rare:
+                part = pl.concat(rare)
+                self._sqlite_rows(
+                    db_table, part, {c: part.schema[c] for c in nullable if part[c].null_count()}
+                )
+
+    def _sqlite_rows(self, db_table: str, df: pl.DataFrame, sentinels: dict[str, Any]) -> None:
+        """INSERT ``df``; nulls of the ``sentinels`` columns go through NULLIF."""
+        marks, exprs = [], []
+        for name, dtype in df.schema.items():
+            col = pl.col(name)
+            # as Django stores them: dates as ISO text, booleans as 0/1
+            if dtype == pl.Date:
+                col, dtype = col.dt.to_string("%Y-%m-%d"), pl.Utf8
+            elif dtype == pl.Boolean:
+                col, dtype = col.cast(pl.Int8), pl.Int8
+            if name in sentinels:
+                if dtype == pl.Utf8:
+                    marks.append("NULLIF(?, '')")  # the canonical model has no empty strings
+                    exprs.append(col.fill_null(""))
+                else:
+                    marks.append(f"NULLIF(?, {_INT_NULL})")
+                    exprs.append(col.cast(pl.Int64).fill_null(_INT_NULL))
+                continue
+            if df.height >= 500 and dtype == pl.Utf8:
+                lo, hi = df[name].min(), df[name].max()
+                if lo == hi and isinstance(lo, str) and len(lo) < 200 and "\x00" not in lo:
+                    marks.append("'" + lo.replace("'", "''") + "'")
+                    continue
+            marks.append("?")
+            exprs.append(col)
+        head = f"INSERT INTO {_q(db_table)} ({', '.join(map(_q, df.columns))}) VALUES "
+        one = "(" + ", ".join(marks) + ")"
         raw = self.conn.connection
-        for batch in batches:
-            # Dates as ISO text (as Django stores them); booleans as Python bools (stored 0/1).
-            batch = batch.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d"))
-            lists = [s.to_list() for s in batch.iter_columns()]
-            n = batch.height
-            full = n - n % k
-            if full:
-                raw.executemany(multi, zip(*(lst[j:full:k] for j in range(k) for lst in lists), strict=True))
-            if n > full:
-                raw.executemany(head + one, zip(*(lst[full:] for lst in lists), strict=True))
-            del lists
+        if not exprs:
+            raw.executemany(head + one, ((),) * df.height)
+            return
+        lists = [s.to_list() for s in df.select(exprs).iter_columns()]
+        # Many rows per statement: much of the sqlite3 module's cost is per executed statement.
+        k = max(1, 999 // len(exprs))
+        n = df.height
+        full = n - n % k
+        if full:
+            sql = head + ", ".join([one] * k)
+            raw.executemany(sql, zip(*(lst[j:full:k] for j in range(k) for lst in lists), strict=True))
+        if n > full:
+            raw.executemany(head + one, zip(*(lst[full:] for lst in lists), strict=True))
 
     def _pg_copy(
         self, db_table: str, columns: list[str], df: pl.DataFrame, batches: Iterable[pl.DataFrame]
