@@ -180,8 +180,17 @@ def _minimal_read(folder: Path):
             occ.append(
                 o.rename({**ids, "formerlyBred": "formerly_bred"}, strict=False)
                 .with_columns(pl.lit(kind).alias("kind"))
-                .select("assessment_id", "taxon_id", "kind", "code", "name", "presence", "origin",
-                        "seasonality", "formerly_bred")
+                .select(
+                    "assessment_id",
+                    "taxon_id",
+                    "kind",
+                    "code",
+                    "name",
+                    "presence",
+                    "origin",
+                    "seasonality",
+                    "formerly_bred",
+                )
             )
     if occ:
         frames["occurrence"] = pl.concat(occ, how="vertical")
@@ -216,6 +225,22 @@ def _set_rows(aset) -> int:
     return sum(df.height for df in aset.tables.values())
 
 
+def _save_snapshot(aset, where: Path) -> None:
+    where.mkdir(exist_ok=True)
+    for t, df in aset.tables.items():
+        df.write_parquet(where / f"{t}.parquet")
+    (where / "sources.json").write_text(json.dumps([s.__dict__ for s in aset.sources]))
+
+
+def _load_snapshot(where: Path):
+    import polars as pl
+
+    from assess2plan.model import TABLES, AssessmentSet, Source
+
+    sources = [Source(**s) for s in json.loads((where / "sources.json").read_text())]
+    return AssessmentSet(tables={t: pl.read_parquet(where / f"{t}.parquet") for t in TABLES}, sources=sources)
+
+
 def run_phase(name: str, folder: Path, url: str | None) -> dict:
     import polars as pl
 
@@ -226,13 +251,18 @@ def run_phase(name: str, folder: Path, url: str | None) -> dict:
     if name == "read":
         t0 = time.perf_counter()
         aset, reader = read_set(folder)
-        return {"seconds": time.perf_counter() - t0, "rows": _set_rows(aset), "note": reader}
+        seconds = time.perf_counter() - t0
+        _save_snapshot(aset, folder.parent / "snapshot")
+        size = sum(df.estimated_size() for df in aset.tables.values())
+        return {"seconds": seconds, "rows": _set_rows(aset), "note": f"{reader}; set {size / 1024**3:.2f} GB"}
 
     from assess2plan import store
 
     store.setup(url)
     if name == "import":
-        aset, _ = read_set(folder)
+        # The set as the read phase made it (parquet snapshot, not timed), so that the peak RSS
+        # measured here is the import's own (with the set in memory), not the reader's.
+        aset = _load_snapshot(folder.parent / "snapshot")
         store.migrate()
         t0 = time.perf_counter()
         result = store.import_set(aset, project="bench")
@@ -280,7 +310,11 @@ def _pg_admin(url: str, sql: str) -> None:
 
     s = parse_database_url(url)
     with psycopg.connect(
-        dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"], host=s["HOST"], port=s["PORT"] or None,
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s["PASSWORD"],
+        host=s["HOST"],
+        port=s["PORT"] or None,
         autocommit=True,
     ) as conn:
         conn.execute(sql)
@@ -294,7 +328,9 @@ def _pg_temp_database(url: str) -> tuple[str, str | None]:
     try:
         _pg_admin(url, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # noqa: BLE001 - no CREATEDB right: use the given database
-        print(f"note: cannot create a scratch database ({exc}); importing into the given one", file=sys.stderr)
+        print(
+            f"note: cannot create a scratch database ({exc}); importing into the given one", file=sys.stderr
+        )
         return url, None
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name)), name
@@ -353,7 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         phases += [("import_set -> SQLite", "import", sqlite_url), ("load_set <- SQLite", "load", sqlite_url)]
         if args.postgres_url:
             pg_url, pg_db = _pg_temp_database(args.postgres_url)
-            phases += [("import_set -> PostgreSQL", "import", pg_url), ("load_set <- PostgreSQL", "load", pg_url)]
+            phases += [
+                ("import_set -> PostgreSQL", "import", pg_url),
+                ("load_set <- PostgreSQL", "load", pg_url),
+            ]
         results = []
         for label, phase, url in phases:
             print(f"... {label}", flush=True)

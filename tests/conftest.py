@@ -22,6 +22,14 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+def pytest_configure(config):
+    """Django settings load before any fixture: keep them out of the user's home from the start."""
+    if not os.environ.get("A2P_HOME"):
+        import tempfile
+
+        os.environ["A2P_HOME"] = tempfile.mkdtemp(prefix="a2p-test-home-")
+
+
 @pytest.fixture
 def shared_data() -> Path:
     return shared_path()

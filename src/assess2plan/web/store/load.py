@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import io
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any
 
 import polars as pl
 from django.db import connections, transaction
+from psycopg import pq
 
 from assess2plan.errors import InputError, StoreError
 from assess2plan.model import ASSESSMENT_CHILDREN, SCHEMA, TABLES, TAXON_CHILDREN, AssessmentSet, conform
@@ -101,6 +103,46 @@ def _arg_sort(keys: list[pl.Series]) -> pl.Series:
     return frame.select(pl.arg_sort_by(frame.columns, maintain_order=True)).to_series()
 
 
+def _prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """Iterate ``items`` produced by a worker thread ``depth`` items ahead.
+
+    The batches to write are gathered and formatted by polars (which releases the GIL) while the
+    database takes the previous batch.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put((True, item))
+            q.put((True, done))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put((False, exc))
+
+    worker = threading.Thread(target=work, name="a2p-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -142,8 +184,9 @@ class _DB:
         try:
             cur.execute(sql.replace("%s", "?"), params)
             parts = []
+            size = 10_000 if len(schema) > 12 else 200_000  # the assessments' long texts: fewer
             while True:
-                rows = cur.fetchmany(200_000)
+                rows = cur.fetchmany(size)
                 if not rows:
                     break
                 parts.append(self._rows_frame(rows, schema))
@@ -151,7 +194,7 @@ class _DB:
             cur.close()
         if not parts:
             return pl.DataFrame(schema=schema)
-        return pl.concat(parts, how="vertical", rechunk=True)
+        return pl.concat(parts, how="vertical", rechunk=False)
 
     @staticmethod
     def _rows_frame(rows: list[tuple], schema: dict[str, Any]) -> pl.DataFrame:
@@ -160,18 +203,56 @@ class _DB:
 
     def _pg_frame(self, sql: str, params: Sequence[Any], schema: dict[str, Any]) -> pl.DataFrame:
         raw = self.conn.connection
-        buf = io.BytesIO()
         with raw.cursor() as cur:
             # COPY cannot take bind parameters: let psycopg render the literals client-side.
             query = cur.mogrify(sql, params) if params else sql
-            with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
-                for block in copy:
-                    buf.write(block)
-        if buf.tell() == 0:
-            return pl.DataFrame(schema=schema)
+        copy_sql = f"COPY ({query}) TO STDOUT (FORMAT csv)".encode(raw.info.encoding)
+        # PostgreSQL sends one message per row; psycopg's Copy iterator costs a few microseconds
+        # per message (40 s for 10 million rows), libpq's blocking PQgetCopyData a fraction.
         read_schema = {c: (pl.Utf8 if d == pl.Boolean else d) for c, d in schema.items()}
-        buf.seek(0)
-        df = pl.read_csv(buf, has_header=False, new_columns=list(schema), schema=read_schema)
+        parts: list[pl.DataFrame] = []
+        chunk: list[bytes] = []
+        size = 0
+
+        def parse() -> None:
+            # every message is one CSV row: a chunk of messages is a CSV file of its own
+            nonlocal chunk, size
+            if chunk:
+                data = b"".join(chunk)
+                chunk, size = [], 0
+                parts.append(
+                    pl.read_csv(data, has_header=False, new_columns=list(schema), schema=read_schema)
+                )
+
+        pgconn = raw.pgconn
+        with raw.lock:
+            pgconn.send_query(copy_sql)
+            res = pgconn.get_result()
+            if res is None or res.status != pq.ExecStatus.COPY_OUT:
+                while pgconn.get_result() is not None:
+                    pass
+                raise StoreError(f"reading the store failed: {pgconn.get_error_message()}")
+            while True:
+                nbytes, data = pgconn.get_copy_data(0)
+                if nbytes > 0:
+                    chunk.append(bytes(data))
+                    size += nbytes
+                    if size > 64 * 1024 * 1024:
+                        parse()
+                elif nbytes == -1:
+                    break
+                else:
+                    raise StoreError(f"reading the store failed: {pgconn.get_error_message()}")
+            failed = None
+            while (res := pgconn.get_result()) is not None:
+                if res.status != pq.ExecStatus.COMMAND_OK:
+                    failed = res.get_error_message()
+            if failed:
+                raise StoreError(f"reading the store failed: {failed}")
+        parse()
+        if not parts:
+            return pl.DataFrame(schema=schema)
+        df = pl.concat(parts, how="vertical", rechunk=False)
         bools = [
             pl.col(c).replace_strict({"t": True, "f": False}, return_dtype=pl.Boolean)
             for c, d in schema.items()
@@ -180,74 +261,130 @@ class _DB:
         return df.with_columns(bools) if bools else df
 
     # -- bulk writes ------------------------------------------------------------------------
-    def insert(self, db_table: str, columns: list[str], df: pl.DataFrame, order: Sequence[str] = ()) -> int:
-        """Insert all rows of ``df`` (its columns in the order of ``columns``), sorted by ``order``."""
+    def insert(
+        self,
+        db_table: str,
+        columns: list[str],
+        df: pl.DataFrame,
+        order: Sequence[str] = (),
+        ids: bool = False,
+    ) -> int:
+        """Insert all rows of ``df`` (its columns in the order of ``columns``), sorted by ``order``.
+
+        ``ids``: on PostgreSQL, number the new rows here (one block from the table's sequence) rather
+        than one ``nextval`` per row on the server.
+        """
         if df.height == 0:
             return 0
         if self.pg:
-            self._pg_copy(db_table, columns, df, self._batches(df, order))
+            first = None
+            if ids:
+                first = self._pg_reserve(db_table, df.height)
+                columns = ["id", *columns]
+            self._pg_copy(db_table, columns, df, self._batches(df, order, first))
         else:
             self._sqlite_insert(db_table, df.rename(dict(zip(df.columns, columns, strict=True))), order)
         return df.height
+
+    def _pg_reserve(self, db_table: str, n: int) -> int:
+        """First of ``n`` consecutive ids reserved from the id sequence of ``db_table``."""
+        # Other writers of the table wait for our commit (readers do not), so nobody else draws
+        # from the sequence between our nextval and setval.
+        self.execute(f"LOCK TABLE {_q(db_table)} IN SHARE ROW EXCLUSIVE MODE")
+        seq = "pg_get_serial_sequence(%s, 'id')"
+        return self.fetchall(
+            f"SELECT setval({seq}, nextval({seq}) + %s) - %s", [db_table, db_table, n - 1, n - 1]
+        )[0][0]
 
     @staticmethod
     def _step(df: pl.DataFrame) -> int:
         return max(100, min(250_000, int(df.height * _BATCH_BYTES / max(df.estimated_size(), 1))))
 
     @classmethod
-    def _batches(cls, df: pl.DataFrame, order: Sequence[str] = ()) -> Iterator[pl.DataFrame]:
-        """Slices of ``df`` of about ``_BATCH_BYTES`` each; in ``order`` (gathered batch by batch,
-        so the sorted table is never held in memory twice)."""
+    def _batches(
+        cls, df: pl.DataFrame, order: Sequence[str] = (), first_id: int | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Slices of ``df`` of about ``_BATCH_BYTES`` each, in ``order`` (gathered batch by batch, so
+        the sorted table is never held twice); numbered from ``first_id`` in an ``id`` column first."""
         step = cls._step(df)
-        if order:
-            idx = _arg_sort([_sort_key(df[c]) for c in order])
-            for start in range(0, df.height, step):
-                yield df[idx.slice(start, step)]
-            return
+        idx = _arg_sort([_sort_key(df[c]) for c in order]) if order else None
         for start in range(0, df.height, step):
-            yield df.slice(start, step)
+            batch = df.slice(start, step) if idx is None else df[idx.slice(start, step)]
+            if first_id is not None:
+                ids = pl.int_range(
+                    first_id + start, first_id + start + batch.height, dtype=pl.Int64, eager=True
+                )
+                batch = batch.select(ids.alias("__id"), pl.all())
+            yield batch
 
     def _sqlite_insert(self, db_table: str, df: pl.DataFrame, order: Sequence[str]) -> None:
         """INSERT ``df`` (columns named as in the database) into SQLite.
 
-        The sqlite3 module costs about a microsecond per bound value, and binding None costs most
-        (it looks for an adapter for each one), while most optional Red List fields are empty. So
-        rows are grouped by which of their columns are null (sorted by that, then by ``order``),
-        and each group is inserted naming only its non-null columns, with a column that holds one
-        value throughout the group written as a literal. Rows of rare null patterns go in together,
-        with a sentinel that SQL turns back into NULL.
+        Python's sqlite3 module costs about half a microsecond per bound value, binding None costs
+        most (it looks for an adapter for each one), and most optional Red List fields are empty.
+        So rows are sorted by ``order`` (the table's filter index: building it afterwards over sorted
+        rows is fast), then by which of their columns are null, and written run by run: a run of rows with the
+        same null columns and ``order`` values names only its non-null columns, and a column that
+        holds one value throughout the run is written as a literal (for occurrence rows: the kind,
+        code and name). Short runs go in together, per null pattern; rows of rare null patterns go
+        in with a sentinel that SQL turns back into NULL.
         """
         nullable = [c for c in df.columns if df[c].null_count()]
-        keys: list[pl.Series] = []
-        mask = None
+        if df.estimated_size() / df.height > 1024:
+            # Long texts (assessments): binding is not what costs; keep it simple, skip the sort.
+            for start in range(0, df.height, self._step(df)):
+                part = df.slice(start, self._step(df))
+                self._sqlite_rows(
+                    db_table, part, {c: part.schema[c] for c in nullable if part[c].null_count()}
+                )
+            return
+        keys: list[pl.Series] = [_sort_key(df[c]) for c in order]
+        mask = pl.repeat(0, df.height, dtype=pl.Int64, eager=True)
         if nullable:
             mask = df.select(
-                pl.sum_horizontal([pl.col(c).is_null().cast(pl.Int64) * (1 << i) for i, c in enumerate(nullable)])
+                pl.sum_horizontal(
+                    [pl.col(c).is_null().cast(pl.Int64) * (1 << i) for i, c in enumerate(nullable)]
+                )
             ).to_series()
             keys.append(mask)
-        keys.extend(_sort_key(df[c]) for c in order)
-        idx = _arg_sort(keys) if keys else None
+        if not keys:
+            for start in range(0, df.height, self._step(df)):
+                self._sqlite_rows(db_table, df.slice(start, self._step(df)), {})
+            return
+        idx = _arg_sort(keys)
+        frame = pl.DataFrame([k.alias(f"k{i}") for i, k in enumerate(keys)])[idx]
+        run = frame.select(
+            pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in frame.columns])
+            .fill_null(True)
+            .cum_sum()
+        ).to_series()
+        mask = mask.gather(idx)
+        del frame
+
+        def columns(bits: int) -> list[str]:
+            return [c for c in df.columns if c not in nullable or not bits >> nullable.index(c) & 1]
+
         step = self._step(df)
-        for start in range(0, df.height, step):
-            if idx is None:
-                batch = df.slice(start, step)
-                self._sqlite_rows(db_table, batch, {})
-                continue
-            take = idx.slice(start, step)
-            batch = df[take]
-            if mask is None:
-                self._sqlite_rows(db_table, batch, {})
-                continue
-            rare = []
+        starts = range(0, df.height, step)
+        for start, batch in zip(starts, _prefetch(df[idx.slice(i, step)] for i in starts), strict=True):
+            bits_of = mask.slice(start, step)
+            short: dict[int, list[pl.DataFrame]] = {}
             pos = 0
-            for length, bits in mask.gather(take).rle().struct.unnest().iter_rows():
+            for length, _ in run.slice(start, step).rle().struct.unnest().iter_rows():
                 part = batch.slice(pos, length)
+                bits = bits_of[pos]
                 pos += length
-                if length < 500:
+                if length >= 256:
+                    self._sqlite_rows(db_table, part.select(columns(bits)), {})
+                else:
+                    short.setdefault(bits, []).append(part)
+            rare = []
+            for bits, parts in short.items():
+                part = pl.concat(parts)
+                if part.height < 500:
                     rare.append(part)
-                    continue
-                keep = [c for c in df.columns if c not in nullable or not bits >> nullable.index(c) & 1]
-                self._sqlite_rows(db_table, part.select(keep), {})
+                else:
+                    self._sqlite_rows(db_table, part.select(columns(bits)), {})
             if rare:
                 part = pl.concat(rare)
                 self._sqlite_rows(
@@ -272,7 +409,7 @@ class _DB:
                     marks.append(f"NULLIF(?, {_INT_NULL})")
                     exprs.append(col.cast(pl.Int64).fill_null(_INT_NULL))
                 continue
-            if df.height >= 500 and dtype == pl.Utf8:
+            if df.height >= 256 and dtype == pl.Utf8:
                 lo, hi = df[name].min(), df[name].max()
                 if lo == hi and isinstance(lo, str) and len(lo) < 200 and "\x00" not in lo:
                     marks.append("'" + lo.replace("'", "''") + "'")
@@ -305,16 +442,19 @@ class _DB:
         with raw.cursor() as cur:
             if wide:
                 # Long texts: binary COPY (no CSV quoting to write and to parse: 3x faster here).
-                types = [_PG_TYPES[dt] for dt in df.dtypes]
                 with cur.copy(f"COPY {_q(db_table)} ({cols}) FROM STDIN (FORMAT binary)") as copy:
-                    copy.set_types(types)
-                    for batch in batches:
+                    typed = False
+                    for batch in _prefetch(batches):
+                        if not typed:
+                            copy.set_types([_PG_TYPES[dt] for dt in batch.dtypes])
+                            typed = True
                         for row in zip(*(s.to_list() for s in batch.iter_columns()), strict=True):
                             copy.write_row(row)
                 return
+            csv = (b.write_csv(include_header=False, quote_style="necessary", null_value="") for b in batches)
             with cur.copy(f"COPY {_q(db_table)} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-                for batch in batches:
-                    copy.write(batch.write_csv(include_header=False, quote_style="necessary", null_value=""))
+                for data in _prefetch(csv):
+                    copy.write(data)
 
     @contextmanager
     def bulk_indexes(self, db_table: str, new_rows: int, keep: str | None = None) -> Iterator[None]:
@@ -393,10 +533,8 @@ class _DB:
         if n == 0:
             return pl.Series("id", [], dtype=pl.Int64)
         if self.pg:
-            rows = self.fetchall(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [db_table, n]
-            )
-            return pl.Series("id", [r[0] for r in rows], dtype=pl.Int64)
+            start = self._pg_reserve(db_table, n)
+            return pl.int_range(start, start + n, dtype=pl.Int64, eager=True).alias("id")
         # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so max+1.. is ours.
         top = self.fetchall(f"SELECT COALESCE(MAX(id), 0) FROM {_q(db_table)}")[0][0]
         seq = self.fetchall("SELECT seq FROM sqlite_sequence WHERE name = %s", [db_table])
@@ -433,48 +571,60 @@ def _row_text(df: pl.DataFrame, columns: Iterable[str]) -> pl.Expr:
 
 
 def _sha256_column(texts: pl.Series) -> pl.Series:
-    out = []
-    for start in range(0, texts.len(), 20_000):
-        out.extend(
-            hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts.slice(start, 20_000).to_list()
-        )
+    out: list[str] = []
+    sha = hashlib.sha256
+    for start in range(0, texts.len(), 2_000):
+        # bytes straight from polars: no str objects to make and encode again
+        out.extend(sha(b).hexdigest() for b in texts.slice(start, 2_000).cast(pl.Binary).to_list())
     return pl.Series(texts.name, out, dtype=pl.Utf8)
 
 
 def content_hashes(tables: dict[str, pl.DataFrame], assessments: pl.DataFrame) -> pl.DataFrame:
-    """``assessment_id`` -> ``content_hash``: sha256 over the assessment row and its child rows.
+    """``assessment_id`` -> ``content_hash``: sha256 over the assessment row and all its child rows.
 
-    Child rows are sorted first, so the order of rows in the files does not matter.
+    The hashed text is the assessment row, then for each child table that has rows for it the
+    table name and its rows, sorted (the order of rows in the files does not matter); values as
+    text, null as NUL, separated by unit / record / group separators. The format is stored with
+    every assessment, so it must not change. Worked out in chunks of assessments to bound memory.
     """
-    digests = assessments.select("assessment_id")
+    ids = assessments["assessment_id"]
+    chunk = 10_000
+    children = []
     for child in ASSESSMENT_CHILDREN:
         df = tables[child]
         if df.height == 0:
             continue
+        # which chunk of ``assessments`` each child row belongs to (null: not in ``assessments``)
+        part = pl.DataFrame({"assessment_id": ids, "_c": pl.int_range(0, ids.len(), eager=True) // chunk})
+        where = df.select("assessment_id").join(part, on="assessment_id", how="left", maintain_order="left")[
+            "_c"
+        ]
         cols = [c for c in SCHEMA[child] if c not in ("assessment_id", "taxon_id")]
-        joined = (
-            df.lazy()
-            .select("assessment_id", _row_text(df, cols).alias("row"))
-            .group_by("assessment_id")
-            .agg(pl.col("row").sort().str.join(_SEP_ROW))
-            .collect()
-        )
-        joined = joined.with_columns(_sha256_column(joined["row"]).alias(child)).drop("row")
-        digests = digests.join(joined, on="assessment_id", how="left")
-    digest_cols = [c for c in digests.columns if c != "assessment_id"]
-    cols = list(SCHEMA["assessments"])
+        children.append((child, df, where, cols))
     out = []
-    for start in range(0, assessments.height, 20_000):
-        chunk = assessments.slice(start, 20_000)
-        d = digests.slice(start, 20_000)
-        text = chunk.select(_row_text(chunk, cols).alias("t"))["t"]
-        if digest_cols:
-            parts = [text] + [
-                (pl.lit(f"{_SEP_TABLE}{c}:") + d[c].fill_null("")).alias(c) for c in digest_cols
-            ]
-            text = pl.select(pl.concat_str(parts).alias("t"))["t"]
-        out.append(_sha256_column(text))
-    return pl.DataFrame({"assessment_id": assessments["assessment_id"], "content_hash": pl.concat(out)})
+    a_cols = list(SCHEMA["assessments"])
+    for k, start in enumerate(range(0, assessments.height, chunk)):
+        rows = assessments.slice(start, chunk)
+        text = rows.select("assessment_id", _row_text(rows, a_cols).alias("t"))
+        parts = [pl.col("t")]
+        for child, df, where, cols in children:
+            sub = df.filter(where == k)
+            if sub.height == 0:
+                continue
+            joined = (
+                sub.select("assessment_id", _row_text(sub, cols).alias("r"))
+                .group_by("assessment_id")
+                .agg(pl.col("r").sort().str.join(_SEP_ROW).alias(child))
+            )
+            text = text.join(joined, on="assessment_id", how="left", maintain_order="left")
+            parts.append(
+                pl.when(pl.col(child).is_null())
+                .then(pl.lit(""))
+                .otherwise(pl.lit(f"{_SEP_TABLE}{child}:") + pl.col(child))
+            )
+        out.append(_sha256_column(text.select(pl.concat_str(parts).alias("h"))["h"]))
+    hashes = pl.concat(out) if out else pl.Series("h", [], dtype=pl.Utf8)
+    return pl.DataFrame({"assessment_id": ids, "content_hash": hashes})
 
 
 def _content_fingerprint(hashes: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> str:
@@ -549,6 +699,8 @@ def _check_ids(df: pl.DataFrame, table: str, column: str) -> None:
 
 def _dedupe(df: pl.DataFrame, key: str, table: str, issues: list[str]) -> pl.DataFrame:
     n = df.height
+    if not df[key].is_duplicated().any():
+        return df  # (unique() would copy every column)
     df = df.unique(subset=key, keep="first", maintain_order=True)
     if df.height < n:
         issues.append(
@@ -591,7 +743,10 @@ def import_set(
     _check_ids(a, "assessments", "assessment_id")
     _check_ids(a, "assessments", "taxon_id")
     a = _dedupe(a, "assessment_id", "assessments", issues)
-    taxa_in = _dedupe(tables["taxa"].filter(pl.col("taxon_id").is_not_null()), "taxon_id", "taxa", issues)
+    taxa_in = tables["taxa"]
+    if taxa_in["taxon_id"].null_count():
+        taxa_in = taxa_in.filter(pl.col("taxon_id").is_not_null())
+    taxa_in = _dedupe(taxa_in, "taxon_id", "taxa", issues)
 
     db = _DB(using)
     fp = fingerprint(aset)
@@ -862,21 +1017,25 @@ class _Import:
             df = self.tables[child]
             if df.height == 0:
                 continue
-            orphans = df.join(all_ids, on="assessment_id", how="anti").height
-            if orphans:
-                self.issues.append(
-                    f"{child}: {orphans} rows refer to an assessment_id that is not in the set; not stored"
-                )
             cols = list(L.columns)
             pk = df.select("assessment_id").join(a_pk, on="assessment_id", how="left", maintain_order="left")[
                 "_pk"
             ]
             rows = df.select(pk, *cols)
             if pk.null_count():
+                # rows of skipped assessments (same content as stored) and of unknown ones
+                orphans = df.filter(pk.is_null()).join(all_ids, on="assessment_id", how="anti").height
+                if orphans:
+                    self.issues.append(
+                        f"{child}: {orphans} rows refer to an assessment_id that is not in the set; not stored"
+                    )
                 rows = rows.filter(pl.col("_pk").is_not_null())
-            with db.bulk_indexes(L.db_table, rows.height, keep=L.order_index):
+            # SQLite keeps the filter index (rows come sorted its way: it grows at its end);
+            # PostgreSQL builds both indexes again, faster than keeping them up to date.
+            keep = None if db.pg else L.order_index
+            with db.bulk_indexes(L.db_table, rows.height, keep=keep):
                 self.added[child] = db.insert(
-                    L.db_table, [L.fk, *[L.columns[c] for c in cols]], rows, L.order
+                    L.db_table, [L.fk, *[L.columns[c] for c in cols]], rows, L.order, ids=True
                 )
             del rows, pk
 
@@ -989,13 +1148,26 @@ def read_frames(
         L = LAYOUTS[child]
         cols = list(L.columns)
         schema = {"_pk": pl.Int64, **{c: SCHEMA[child][c] for c in cols}}
-        df = run(
-            f"SELECT c.{_q(L.fk)}, {', '.join('c.' + _q(L.columns[c]) for c in cols)} FROM {_q(L.db_table)} c "
-            f"JOIN {_q(A.db_table)} a ON a.id = c.{_q(L.fk)} JOIN {_q(T.db_table)} t ON t.id = a.taxon_id",
-            where,
-            params,
-            schema,
+        select = (
+            f"SELECT c.{_q(L.fk)}, {', '.join('c.' + _q(L.columns[c]) for c in cols)} FROM {_q(L.db_table)} c"
         )
+        if ids is None:
+            # a whole project: read the table straight through (rows are stored in filter-index
+            # order, so following the assessment index would jump all over the file)
+            scan = " NOT INDEXED" if not db.pg else ""
+            sql = (
+                f"{select}{scan} WHERE c.{_q(L.fk)} IN (SELECT a.id FROM {_q(A.db_table)} a "
+                f"WHERE {' AND '.join(where)})"
+            )
+            df = db.frame(sql, params, schema)
+        else:
+            df = run(
+                f"{select} JOIN {_q(A.db_table)} a ON a.id = c.{_q(L.fk)} JOIN {_q(T.db_table)} t "
+                "ON t.id = a.taxon_id",
+                where,
+                params,
+                schema,
+            )
         out[child] = df.join(keys, on="_pk", how="inner").select(list(SCHEMA[child]))
 
     # taxa: those of the selected assessments, plus (without a scope filter) taxa with no assessment

@@ -1,7 +1,7 @@
 """Database tables of the store, one model per canonical table of ``assess2plan.model.SCHEMA``.
 
-Column names are the canonical ones, with this single mapping (
-``RENAMED`` and ``MODELS`` below are the machine-readable form used by the loader):
+Column names are the canonical ones, with this single mapping (``MODELS`` and ``RENAMED`` below
+are its machine-readable form, used by the loader):
 
 =====================  ==============================  ============================================
 canonical table        canonical column                model field (database column)
@@ -20,8 +20,12 @@ credits                order                           ``position``
 
 Every other canonical column keeps its name. Text columns (identifiers and codes included) are
 ``TextField``: codes stay text ("5.10"), and no length limit can make an import fail on one
-database but not the other. Rows are written and read by ``assess2plan.web.store.load`` with raw
-SQL; the ORM is for the web app and the admin.
+database but not the other. Child tables refer to their assessment / taxon through an indexed
+ForeignKey without a database constraint (see ``_AssessmentChild``). Besides the canonical columns:
+``Assessment.latest`` (the most recent assessment of its taxon for its first scope),
+``Assessment.content_hash`` and ``Assessment.dataset`` (the import that first brought it).
+Rows are written and read by ``assess2plan.web.store.load`` with raw SQL; the ORM is for the web
+app and the admin.
 """
 
 from __future__ import annotations
@@ -153,7 +157,9 @@ class _AssessmentChild(models.Model):
     # loader writes child rows only for assessments it has just written, and a constraint would
     # make PostgreSQL check and lock the parent row once per child row (10 million times for a
     # full Red List). Deleting through the ORM still cascades.
-    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    assessment = models.ForeignKey(
+        Assessment, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
 
     class Meta:
         abstract = True

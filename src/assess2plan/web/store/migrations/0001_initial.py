@@ -6,303 +6,485 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Assessment',
+            name="Assessment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('assessment_id', models.TextField()),
-                ('scientific_name', models.TextField(blank=True, null=True)),
-                ('category', models.TextField(blank=True, null=True)),
-                ('category_label', models.TextField(blank=True, null=True)),
-                ('criteria', models.TextField(blank=True, null=True)),
-                ('criteria_version', models.TextField(blank=True, null=True)),
-                ('year_published', models.IntegerField(blank=True, null=True)),
-                ('assessment_date', models.DateField(blank=True, null=True)),
-                ('scopes', models.TextField(blank=True, null=True)),
-                ('language', models.TextField(blank=True, null=True)),
-                ('possibly_extinct', models.BooleanField(blank=True, null=True)),
-                ('possibly_extinct_in_the_wild', models.BooleanField(blank=True, null=True)),
-                ('population_trend', models.TextField(blank=True, null=True)),
-                ('year_last_seen', models.TextField(blank=True, null=True)),
-                ('systems', models.TextField(blank=True, null=True)),
-                ('realms', models.TextField(blank=True, null=True)),
-                ('rationale', models.TextField(blank=True, null=True)),
-                ('range_text', models.TextField(blank=True, null=True)),
-                ('population_text', models.TextField(blank=True, null=True)),
-                ('habitat_text', models.TextField(blank=True, null=True)),
-                ('threats_text', models.TextField(blank=True, null=True)),
-                ('use_trade_text', models.TextField(blank=True, null=True)),
-                ('conservation_actions_text', models.TextField(blank=True, null=True)),
-                ('taxonomic_notes', models.TextField(blank=True, null=True)),
-                ('url', models.TextField(blank=True, null=True)),
-                ('citation', models.TextField(blank=True, null=True)),
-                ('latest', models.BooleanField(default=True)),
-                ('content_hash', models.CharField(max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("assessment_id", models.TextField()),
+                ("scientific_name", models.TextField(blank=True, null=True)),
+                ("category", models.TextField(blank=True, null=True)),
+                ("category_label", models.TextField(blank=True, null=True)),
+                ("criteria", models.TextField(blank=True, null=True)),
+                ("criteria_version", models.TextField(blank=True, null=True)),
+                ("year_published", models.IntegerField(blank=True, null=True)),
+                ("assessment_date", models.DateField(blank=True, null=True)),
+                ("scopes", models.TextField(blank=True, null=True)),
+                ("language", models.TextField(blank=True, null=True)),
+                ("possibly_extinct", models.BooleanField(blank=True, null=True)),
+                ("possibly_extinct_in_the_wild", models.BooleanField(blank=True, null=True)),
+                ("population_trend", models.TextField(blank=True, null=True)),
+                ("year_last_seen", models.TextField(blank=True, null=True)),
+                ("systems", models.TextField(blank=True, null=True)),
+                ("realms", models.TextField(blank=True, null=True)),
+                ("rationale", models.TextField(blank=True, null=True)),
+                ("range_text", models.TextField(blank=True, null=True)),
+                ("population_text", models.TextField(blank=True, null=True)),
+                ("habitat_text", models.TextField(blank=True, null=True)),
+                ("threats_text", models.TextField(blank=True, null=True)),
+                ("use_trade_text", models.TextField(blank=True, null=True)),
+                ("conservation_actions_text", models.TextField(blank=True, null=True)),
+                ("taxonomic_notes", models.TextField(blank=True, null=True)),
+                ("url", models.TextField(blank=True, null=True)),
+                ("citation", models.TextField(blank=True, null=True)),
+                ("latest", models.BooleanField(default=True)),
+                ("content_hash", models.CharField(max_length=64)),
             ],
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('format', models.CharField(blank=True, default='', max_length=40)),
-                ('sources', models.JSONField(blank=True, default=list)),
-                ('fingerprint', models.CharField(db_index=True, max_length=80)),
-                ('imported_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('imported_by', models.TextField(blank=True, default='')),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('issues', models.JSONField(blank=True, default=list)),
-                ('status', models.CharField(default='imported', max_length=20)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("format", models.CharField(blank=True, default="", max_length=40)),
+                ("sources", models.JSONField(blank=True, default=list)),
+                ("fingerprint", models.CharField(db_index=True, max_length=80)),
+                ("imported_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("imported_by", models.TextField(blank=True, default="")),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("issues", models.JSONField(blank=True, default=list)),
+                ("status", models.CharField(default="imported", max_length=20)),
             ],
             options={
-                'ordering': ['imported_at', 'id'],
+                "ordering": ["imported_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='ActionInPlace',
+            name="ActionInPlace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.TextField(blank=True, null=True)),
-                ('group_name', models.TextField(blank=True, null=True)),
-                ('name', models.TextField(blank=True, null=True)),
-                ('value', models.TextField(blank=True, null=True)),
-                ('note', models.TextField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("field", models.TextField(blank=True, null=True)),
+                ("group_name", models.TextField(blank=True, null=True)),
+                ("name", models.TextField(blank=True, null=True)),
+                ("value", models.TextField(blank=True, null=True)),
+                ("note", models.TextField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'actions in place',
+                "verbose_name_plural": "actions in place",
             },
         ),
         migrations.CreateModel(
-            name='Credit',
+            name="Credit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('credit_type', models.TextField(blank=True, null=True)),
-                ('text', models.TextField(blank=True, null=True)),
-                ('names', models.TextField(blank=True, null=True)),
-                ('position', models.IntegerField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("credit_type", models.TextField(blank=True, null=True)),
+                ("text", models.TextField(blank=True, null=True)),
+                ("names", models.TextField(blank=True, null=True)),
+                ("position", models.IntegerField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
-            },
-        ),
-        migrations.AddField(
-            model_name='assessment',
-            name='dataset',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='store.dataset'),
-        ),
-        migrations.CreateModel(
-            name='OtherField',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.TextField(blank=True, null=True)),
-                ('value', models.TextField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
-            ],
-            options={
-                'abstract': False,
-            },
-        ),
-        migrations.AddField(
-            model_name='dataset',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='store.project'),
-        ),
-        migrations.AddField(
-            model_name='assessment',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assessments', to='store.project'),
-        ),
-        migrations.CreateModel(
-            name='ResearchNeeded',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.TextField(blank=True, null=True)),
-                ('name', models.TextField(blank=True, null=True)),
-                ('note', models.TextField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
-            ],
-            options={
-                'verbose_name_plural': 'research needed',
-            },
-        ),
-        migrations.CreateModel(
-            name='Taxon',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('taxon_id', models.TextField()),
-                ('scientific_name', models.TextField(blank=True, null=True)),
-                ('kingdom', models.TextField(blank=True, null=True)),
-                ('phylum', models.TextField(blank=True, null=True)),
-                ('class_name', models.TextField(blank=True, null=True)),
-                ('order_name', models.TextField(blank=True, null=True)),
-                ('family', models.TextField(blank=True, null=True)),
-                ('genus', models.TextField(blank=True, null=True)),
-                ('species', models.TextField(blank=True, null=True)),
-                ('infra_type', models.TextField(blank=True, null=True)),
-                ('infra_name', models.TextField(blank=True, null=True)),
-                ('infra_authority', models.TextField(blank=True, null=True)),
-                ('subpopulation', models.TextField(blank=True, null=True)),
-                ('authority', models.TextField(blank=True, null=True)),
-                ('taxonomic_notes', models.TextField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='taxa', to='store.project')),
-            ],
-            options={
-                'verbose_name_plural': 'taxa',
-            },
-        ),
-        migrations.CreateModel(
-            name='Synonym',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.TextField(blank=True, null=True)),
-                ('genus', models.TextField(blank=True, null=True)),
-                ('species', models.TextField(blank=True, null=True)),
-                ('species_author', models.TextField(blank=True, null=True)),
-                ('infra_type', models.TextField(blank=True, null=True)),
-                ('infra_name', models.TextField(blank=True, null=True)),
-                ('infra_author', models.TextField(blank=True, null=True)),
-                ('taxon', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.taxon')),
-            ],
-            options={
-                'abstract': False,
-            },
-        ),
-        migrations.CreateModel(
-            name='CommonName',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.TextField(blank=True, null=True)),
-                ('language', models.TextField(blank=True, null=True)),
-                ('main', models.BooleanField(blank=True, null=True)),
-                ('taxon', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.taxon')),
-            ],
-            options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddField(
-            model_name='assessment',
-            name='taxon',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assessments', to='store.taxon'),
+            model_name="assessment",
+            name="dataset",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="store.dataset",
+            ),
         ),
         migrations.CreateModel(
-            name='Threat',
+            name="OtherField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.TextField(blank=True, null=True)),
-                ('name', models.TextField(blank=True, null=True)),
-                ('timing', models.TextField(blank=True, null=True)),
-                ('scope', models.TextField(blank=True, null=True)),
-                ('severity', models.TextField(blank=True, null=True)),
-                ('impact_score', models.IntegerField(blank=True, null=True)),
-                ('impact', models.TextField(blank=True, null=True)),
-                ('stress_codes', models.TextField(blank=True, null=True)),
-                ('stress_names', models.TextField(blank=True, null=True)),
-                ('ancestry', models.TextField(blank=True, null=True)),
-                ('ias', models.TextField(blank=True, null=True)),
-                ('virus', models.TextField(blank=True, null=True)),
-                ('international_trade', models.TextField(blank=True, null=True)),
-                ('text', models.TextField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='UseTrade',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.TextField(blank=True, null=True)),
-                ('name', models.TextField(blank=True, null=True)),
-                ('international', models.TextField(blank=True, null=True)),
-                ('national', models.TextField(blank=True, null=True)),
-                ('other', models.TextField(blank=True, null=True)),
-                ('subsistence', models.TextField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("field", models.TextField(blank=True, null=True)),
+                ("value", models.TextField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'use and trade',
+                "abstract": False,
+            },
+        ),
+        migrations.AddField(
+            model_name="dataset",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="datasets", to="store.project"
+            ),
+        ),
+        migrations.AddField(
+            model_name="assessment",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="assessments", to="store.project"
+            ),
+        ),
+        migrations.CreateModel(
+            name="ResearchNeeded",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.TextField(blank=True, null=True)),
+                ("name", models.TextField(blank=True, null=True)),
+                ("note", models.TextField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name_plural": "research needed",
             },
         ),
         migrations.CreateModel(
-            name='ActionNeeded',
+            name="Taxon",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.TextField(blank=True, null=True)),
-                ('name', models.TextField(blank=True, null=True)),
-                ('note', models.TextField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("taxon_id", models.TextField()),
+                ("scientific_name", models.TextField(blank=True, null=True)),
+                ("kingdom", models.TextField(blank=True, null=True)),
+                ("phylum", models.TextField(blank=True, null=True)),
+                ("class_name", models.TextField(blank=True, null=True)),
+                ("order_name", models.TextField(blank=True, null=True)),
+                ("family", models.TextField(blank=True, null=True)),
+                ("genus", models.TextField(blank=True, null=True)),
+                ("species", models.TextField(blank=True, null=True)),
+                ("infra_type", models.TextField(blank=True, null=True)),
+                ("infra_name", models.TextField(blank=True, null=True)),
+                ("infra_authority", models.TextField(blank=True, null=True)),
+                ("subpopulation", models.TextField(blank=True, null=True)),
+                ("authority", models.TextField(blank=True, null=True)),
+                ("taxonomic_notes", models.TextField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="taxa", to="store.project"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'actions needed',
-                'indexes': [models.Index(fields=['code'], name='store_actionneeded_code')],
+                "verbose_name_plural": "taxa",
             },
         ),
         migrations.CreateModel(
-            name='Habitat',
+            name="Synonym",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.TextField(blank=True, null=True)),
-                ('name', models.TextField(blank=True, null=True)),
-                ('major_importance', models.TextField(blank=True, null=True)),
-                ('season', models.TextField(blank=True, null=True)),
-                ('suitability', models.TextField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.TextField(blank=True, null=True)),
+                ("genus", models.TextField(blank=True, null=True)),
+                ("species", models.TextField(blank=True, null=True)),
+                ("species_author", models.TextField(blank=True, null=True)),
+                ("infra_type", models.TextField(blank=True, null=True)),
+                ("infra_name", models.TextField(blank=True, null=True)),
+                ("infra_author", models.TextField(blank=True, null=True)),
+                (
+                    "taxon",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.taxon",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['code'], name='store_habitat_code')],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Occurrence',
+            name="CommonName",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.TextField(blank=True, null=True)),
-                ('code', models.TextField(blank=True, null=True)),
-                ('name', models.TextField(blank=True, null=True)),
-                ('presence', models.TextField(blank=True, null=True)),
-                ('origin', models.TextField(blank=True, null=True)),
-                ('seasonality', models.TextField(blank=True, null=True)),
-                ('formerly_bred', models.TextField(blank=True, null=True)),
-                ('assessment', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='store.assessment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.TextField(blank=True, null=True)),
+                ("language", models.TextField(blank=True, null=True)),
+                ("main", models.BooleanField(blank=True, null=True)),
+                (
+                    "taxon",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.taxon",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['kind', 'code'], name='store_occurrence_kind_code')],
+                "abstract": False,
+            },
+        ),
+        migrations.AddField(
+            model_name="assessment",
+            name="taxon",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="assessments", to="store.taxon"
+            ),
+        ),
+        migrations.CreateModel(
+            name="Threat",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.TextField(blank=True, null=True)),
+                ("name", models.TextField(blank=True, null=True)),
+                ("timing", models.TextField(blank=True, null=True)),
+                ("scope", models.TextField(blank=True, null=True)),
+                ("severity", models.TextField(blank=True, null=True)),
+                ("impact_score", models.IntegerField(blank=True, null=True)),
+                ("impact", models.TextField(blank=True, null=True)),
+                ("stress_codes", models.TextField(blank=True, null=True)),
+                ("stress_names", models.TextField(blank=True, null=True)),
+                ("ancestry", models.TextField(blank=True, null=True)),
+                ("ias", models.TextField(blank=True, null=True)),
+                ("virus", models.TextField(blank=True, null=True)),
+                ("international_trade", models.TextField(blank=True, null=True)),
+                ("text", models.TextField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="UseTrade",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.TextField(blank=True, null=True)),
+                ("name", models.TextField(blank=True, null=True)),
+                ("international", models.TextField(blank=True, null=True)),
+                ("national", models.TextField(blank=True, null=True)),
+                ("other", models.TextField(blank=True, null=True)),
+                ("subsistence", models.TextField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name_plural": "use and trade",
+            },
+        ),
+        migrations.CreateModel(
+            name="ActionNeeded",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.TextField(blank=True, null=True)),
+                ("name", models.TextField(blank=True, null=True)),
+                ("note", models.TextField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name_plural": "actions needed",
+                "indexes": [models.Index(fields=["code"], name="store_actionneeded_code")],
+            },
+        ),
+        migrations.CreateModel(
+            name="Habitat",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.TextField(blank=True, null=True)),
+                ("name", models.TextField(blank=True, null=True)),
+                ("major_importance", models.TextField(blank=True, null=True)),
+                ("season", models.TextField(blank=True, null=True)),
+                ("suitability", models.TextField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
+            ],
+            options={
+                "indexes": [models.Index(fields=["code"], name="store_habitat_code")],
+            },
+        ),
+        migrations.CreateModel(
+            name="Occurrence",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.TextField(blank=True, null=True)),
+                ("code", models.TextField(blank=True, null=True)),
+                ("name", models.TextField(blank=True, null=True)),
+                ("presence", models.TextField(blank=True, null=True)),
+                ("origin", models.TextField(blank=True, null=True)),
+                ("seasonality", models.TextField(blank=True, null=True)),
+                ("formerly_bred", models.TextField(blank=True, null=True)),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="store.assessment",
+                    ),
+                ),
+            ],
+            options={
+                "indexes": [models.Index(fields=["kind", "code"], name="store_occurrence_kind_code")],
             },
         ),
         migrations.AddConstraint(
-            model_name='taxon',
-            constraint=models.UniqueConstraint(fields=('project', 'taxon_id'), name='store_taxon_project_taxon_id'),
+            model_name="taxon",
+            constraint=models.UniqueConstraint(
+                fields=("project", "taxon_id"), name="store_taxon_project_taxon_id"
+            ),
         ),
         migrations.AddIndex(
-            model_name='assessment',
-            index=models.Index(fields=['project', 'latest'], name='store_assessment_latest'),
+            model_name="assessment",
+            index=models.Index(fields=["project", "latest"], name="store_assessment_latest"),
         ),
         migrations.AddIndex(
-            model_name='assessment',
-            index=models.Index(fields=['category'], name='store_assessment_category'),
+            model_name="assessment",
+            index=models.Index(fields=["category"], name="store_assessment_category"),
         ),
         migrations.AddConstraint(
-            model_name='assessment',
-            constraint=models.UniqueConstraint(fields=('project', 'assessment_id'), name='store_assessment_project_aid'),
+            model_name="assessment",
+            constraint=models.UniqueConstraint(
+                fields=("project", "assessment_id"), name="store_assessment_project_aid"
+            ),
         ),
         migrations.AddIndex(
-            model_name='threat',
-            index=models.Index(fields=['code'], name='store_threat_code'),
+            model_name="threat",
+            index=models.Index(fields=["code"], name="store_threat_code"),
         ),
     ]
