@@ -39,3 +39,27 @@ def shared_data() -> Path:
 def _a2p_home(tmp_path, monkeypatch):
     """Keep every test away from the user's own store."""
     monkeypatch.setenv("A2P_HOME", str(tmp_path / "a2p-home"))
+
+
+# -- the store on SQLite and PostgreSQL ---------------------------------------------------------------
+PG_URL = os.environ.get("A2P_TEST_POSTGRES_URL")
+
+
+def _aliases():
+    sqlite = pytest.param(
+        "default", marks=pytest.mark.django_db(transaction=True, databases=["default"]), id="sqlite"
+    )
+    if PG_URL:
+        marks = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, databases=["postgres"])]
+    elif IN_CI:
+        marks = [pytest.mark.postgres]  # the fixture fails: CI must test PostgreSQL
+    else:
+        marks = [pytest.mark.postgres, pytest.mark.skip(reason="A2P_TEST_POSTGRES_URL is not set")]
+    return [sqlite, pytest.param("postgres", marks=marks, id="postgres")]
+
+
+@pytest.fixture(params=_aliases())
+def alias(request) -> str:
+    if request.param == "postgres" and not PG_URL:
+        pytest.fail("CI must test the store on PostgreSQL: set A2P_TEST_POSTGRES_URL")
+    return request.param

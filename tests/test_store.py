@@ -8,7 +8,6 @@ next to it); without it the PostgreSQL cases are skipped, except in CI (CI=true)
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import polars as pl
 import pytest
@@ -17,29 +16,7 @@ from polars.testing import assert_frame_equal
 from assess2plan.errors import InputError
 from assess2plan.model import SCHEMA, TABLES, AssessmentSet, Source
 from assess2plan.web.settings import parse_database_url
-from tests.conftest import IN_CI, shared_path
-
-PG_URL = os.environ.get("A2P_TEST_POSTGRES_URL")
-
-
-def _aliases():
-    sqlite = pytest.param(
-        "default", marks=pytest.mark.django_db(transaction=True, databases=["default"]), id="sqlite"
-    )
-    if PG_URL:
-        marks = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, databases=["postgres"])]
-    elif IN_CI:
-        marks = [pytest.mark.postgres]  # the fixture fails: CI must test PostgreSQL
-    else:
-        marks = [pytest.mark.postgres, pytest.mark.skip(reason="A2P_TEST_POSTGRES_URL is not set")]
-    return [sqlite, pytest.param("postgres", marks=marks, id="postgres")]
-
-
-@pytest.fixture(params=_aliases())
-def alias(request) -> str:
-    if request.param == "postgres" and not PG_URL:
-        pytest.fail("CI must test the store on PostgreSQL: set A2P_TEST_POSTGRES_URL")
-    return request.param
+from tests.conftest import shared_path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -280,26 +280,378 @@ def _print_record(rec: dict) -> None:
         _section("Assessment history", rec["history"], [("year_published", "year"), ("category", "category"), ("criteria", "criteria"), ("assessment_id", "assessment"), ("scopes", "scope")])
 
 
+ConditionsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Filters, combined with AND: category=CR,EN country=ID threat=7.2 'action_needed!=2' "
+        "'year<2015' research=none (fields: a2p sheet --fields).",
+        show_default=False,
+    ),
+]
+SearchOpt = Annotated[
+    str | None, typer.Option("--search", "-s", help='Full-text search of the narratives: words, "a phrase", -excluded, prefix*.')
+]
+ScopeOpt = Annotated[str, typer.Option(help="Assessment scope ('' for any).")]
+
+
+def _query(conditions: list[str] | None, search: str | None, sort: str | None = None, scope: str = "Global"):
+    from assess2plan.sheet import parse_query
+
+    return parse_query(conditions or [], text=search, sort=sort, scope=scope)
+
+
+def _write_frame(df: pl.DataFrame, fmt: str, out: Path | None, title: str | None = None) -> None:
+    """csv / json to a file or stdout; table to the terminal."""
+    if fmt not in ("table", "csv", "json"):
+        raise A2PError(f"unknown format {fmt!r}; use table, csv or json")
+    if out is None:
+        _emit(df, fmt, title)
+        return
+    if fmt == "table":
+        fmt = "json" if out.suffix.lower() == ".json" else "csv"
+    tmp = out.with_name(out.name + ".part")
+    if fmt == "csv":
+        df.write_csv(tmp)
+    else:
+        tmp.write_text(json.dumps(df.to_dicts(), default=_json_default, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    console.print(f"Wrote {df.height} rows to {out}")
+
+
 @app.command()
-def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (json) or folder (csv).")],
-    fmt: Annotated[str, typer.Option("--format", help="json | csv")] = "json",
+def sheet(
+    conditions: ConditionsArg = None,
     project: ProjectOpt = "default",
-    all_assessments: Annotated[bool, typer.Option("--all-assessments", help="Include historic assessments.")] = False,
+    search: SearchOpt = None,
+    sort: Annotated[str | None, typer.Option(help="Columns, comma-separated, -col for descending: -year,category.")] = None,
+    facets: Annotated[
+        str | None, typer.Option(help="Count taxa per value of these fields instead of listing rows: category,threat.")
+    ] = None,
+    columns: Annotated[str | None, typer.Option(help="Columns to show (table format), comma-separated.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of the terminal.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    scope: ScopeOpt = "Global",
+    fields: Annotated[bool, typer.Option("--fields", help="List the filter fields and exit.")] = False,
     database: DatabaseOpt = None,
 ) -> None:
-    """Export the project's canonical tables: csv = one file per table; json = one document."""
+    """The planning sheet: one row per taxon (latest assessment), filtered, searched, sorted; or facet counts."""
+    from assess2plan.sheet import FIELDS, sheet_for_export
+
+    if fields:
+        _emit(pl.DataFrame([{"field": f.name, "matches": f.kind, "meaning": f.label} for f in FIELDS.values()]), fmt)
+        return
+    store = _store(database)
+    _require_project(store, project)
+    q = _query(conditions, search, sort, scope)
+    if facets:
+        df = store.sheet_facets(project, q, [f.strip() for f in facets.split(",") if f.strip()])
+        _write_frame(df, fmt, out, title=f"Taxa per value ({q})")
+        return
+    total = store.sheet_count(project, q)
+    df = store.query_sheet(project, q, limit=limit)
+    if fmt == "json":
+        _write_frame(df, fmt, out)
+        return
+    flat = sheet_for_export(df, "; " if fmt == "table" else "|")
+    if fmt == "table" and out is None:
+        cols = (
+            [c.strip() for c in columns.split(",")]
+            if columns
+            else ["scientific_name", "category", "criteria", "population_trend", "year_published", "countries", "major_threats", "actions_needed"]
+        )
+        unknown = [c for c in cols if c not in flat.columns]
+        if unknown:
+            raise A2PError(f"unknown column(s) {', '.join(unknown)}; columns: {', '.join(flat.columns)}")
+        flat = flat.select(cols)
+    shown = f"{df.height} of {total}" if df.height < total else str(total)
+    _write_frame(flat, fmt, out, title=f"{shown} taxa in {project!r}: {q}")
+
+
+def _require_project(store, project: str) -> None:
+    if project not in {p["slug"] for p in store.list_projects()}:
+        raise A2PError(f"no project {project!r}; import data first (a2p import PATH --project {project})")
+
+
+@app.command()
+def check(
+    project: ProjectOpt = "default",
+    rule: Annotated[list[str] | None, typer.Option("--rule", "-r", help="Run only this rule (repeatable).")] = None,
+    disable: Annotated[list[str] | None, typer.Option("--disable", help="Switch this rule off (repeatable).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with your thresholds / crosswalk files (see docs/checks.md).")] = None,
+    severity: Annotated[str | None, typer.Option(help="Only findings at least this severe: error | warning | info.")] = None,
+    today: Annotated[str | None, typer.Option(help="Date the age of assessments is measured from (YYYY-MM-DD).")] = None,
+    rules: Annotated[bool, typer.Option("--rules", help="List the rules and exit.")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Only the number of findings per rule.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the findings to this file.")] = None,
+    scope: ScopeOpt = "Global",
+    database: DatabaseOpt = None,
+) -> None:
+    """Run the consistency checks on a project's latest assessments and list the findings."""
+    from assess2plan.checks import RULES, SEVERITIES, check_frame, rules_frame
+
+    if rules:
+        _emit(rules_frame(), fmt)
+        return
+    unknown = sorted(set(rule or []) - set(RULES) | set(disable or []) - set(RULES))
+    if unknown:
+        raise A2PError(f"unknown rule(s) {', '.join(unknown)}; rules: {', '.join(RULES)} (a2p check --rules)")
+    when = None
+    if today:
+        try:
+            when = date.fromisoformat(today)
+        except ValueError:
+            raise A2PError(f"--today {today!r} is not a date (YYYY-MM-DD)") from None
+    settings: Any = None
+    if disable:
+        from assess2plan.checks import CheckConfig
+
+        base = CheckConfig.load(config)
+        over = {"rules": {r: {"enabled": False} for r in disable}}
+        from assess2plan.checks.core import _merge
+
+        settings = CheckConfig(_merge(base.settings, over), base.base_dir, base.source)
+    else:
+        settings = config
+    aset = _load(database, project)
+    kwargs: dict[str, Any] = {"config": settings, "scope": scope}
+    if when:
+        kwargs["today"] = when
+    if rule:
+        kwargs["rules"] = rule
+    df = check_frame(aset, **kwargs)
+    if severity:
+        if severity not in SEVERITIES:
+            raise A2PError(f"unknown severity {severity!r}; use {', '.join(SEVERITIES)}")
+        keep = SEVERITIES[: SEVERITIES.index(severity) + 1]
+        df = df.filter(pl.col("severity").is_in(keep))
+    if summary:
+        df = df.group_by("rule", "severity").agg(pl.len().alias("findings"), pl.col("taxon_id").n_unique().alias("taxa")).sort(
+            "findings", descending=True
+        )
+        _write_frame(df, fmt, out, title=f"Findings per rule in {project!r}")
+        return
+    if fmt == "table" and out is None:
+        _write_frame(
+            df.select("severity", "rule", "scientific_name", "message", "suggested_fix"),
+            fmt,
+            None,
+            title=f"{df.height} findings in {project!r}",
+        )
+        return
+    _write_frame(df, fmt, out)
+
+
+edit_app = typer.Typer(help="Workshop edits of conservation actions needed: add, remove, undo, log.", no_args_is_help=True)
+app.add_typer(edit_app, name="edit")
+
+
+def _edit(operation: str, code: str, conditions, project, taxon, note, reason, user, search, yes, dry_run, database) -> None:
+    store = _store(database)
+    _require_project(store, project)
+    q = _query(conditions, search)
+    if not conditions and not search and not taxon:
+        raise A2PError("say which species to edit: filters (e.g. category=CR threat=7.2) and/or --taxon")
+    if not reason:
+        raise A2PError("give a --reason: it is recorded with the edit")
+    kwargs = dict(
+        operation=operation,
+        code=code,
+        note=note,
+        query=q,
+        taxa=taxon or None,
+        reason=reason,
+        user=user or _whoami(),
+    )
+    preview = store.edit_actions(project, **kwargs, dry_run=True)
+    verb = "add action needed" if operation == "add" else "remove action needed"
+    console.print(
+        f"{verb} {preview.code} for {len(preview.changed)} taxa"
+        + (f" ({len(preview.unchanged)} already as asked)" if preview.unchanged else "")
+    )
+    for r in preview.changed[:20]:
+        console.print(f"  {r['scientific_name']} ({r['taxon_id']})", highlight=False)
+    if len(preview.changed) > 20:
+        console.print(f"  ... and {len(preview.changed) - 20} more")
+    if dry_run or not preview.changed:
+        console.print("Nothing written." if not preview.changed else "Dry run: nothing written.")
+        return
+    if not yes and not typer.confirm("Write this edit?", default=False):
+        console.print("Nothing written.")
+        return
+    result = store.edit_actions(project, **kwargs)
+    console.print(f"Edit {result.edit_id}: {len(result.changed)} assessments changed (undo: a2p edit undo {result.edit_id})")
+
+
+@edit_app.command("add")
+def edit_add(
+    code: Annotated[str, typer.Argument(help="Conservation action code (scheme 2.0), e.g. 2.1 or 5.1.2.")],
+    conditions: ConditionsArg = None,
+    project: ProjectOpt = "default",
+    taxon: Annotated[list[str] | None, typer.Option("--taxon", "-t", help="Taxon id or scientific name (repeatable).")] = None,
+    note: Annotated[str | None, typer.Option(help="Note stored with the action.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+    user: Annotated[str | None, typer.Option(help="Who (recorded); default: your login.")] = None,
+    search: SearchOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Add an action needed to every selected species that lacks it."""
+    _edit("add", code, conditions, project, taxon, note, reason, user, search, yes, dry_run, database)
+
+
+@edit_app.command("remove")
+def edit_remove(
+    code: Annotated[str, typer.Argument(help="Conservation action code to remove (exact code).")],
+    conditions: ConditionsArg = None,
+    project: ProjectOpt = "default",
+    taxon: Annotated[list[str] | None, typer.Option("--taxon", "-t", help="Taxon id or scientific name (repeatable).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+    user: Annotated[str | None, typer.Option(help="Who (recorded); default: your login.")] = None,
+    search: SearchOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Remove an action needed from every selected species that has it."""
+    _edit("remove", code, conditions, project, taxon, None, reason, user, search, yes, dry_run, database)
+
+
+@edit_app.command("undo")
+def edit_undo(
+    edit_id: Annotated[int, typer.Argument(help="Edit number (see a2p edit log).")],
+    project: ProjectOpt = "default",
+    reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+    user: Annotated[str | None, typer.Option(help="Who (recorded); default: your login.")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Undo an edit (refused when a later edit changed the same species: undo that first)."""
+    store = _store(database)
+    result = store.undo_edit(project, edit_id, reason=reason, user=user or _whoami())
+    console.print(f"Edit {result.edit_id} undid edit {edit_id}: {len(result.changed)} assessments restored.")
+
+
+@edit_app.command("log")
+def edit_log(
+    project: ProjectOpt = "default",
+    details: Annotated[bool, typer.Option("--details", help="One row per changed species with before/after.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """The edit log: who changed what, when and why."""
+    store = _store(database)
+    log = store.list_edits(project)
+    if details:
+        rows = [
+            {
+                "edit": e["id"],
+                "made_at": e["made_at"],
+                "made_by": e["made_by"],
+                "operation": e["operation"],
+                "code": e["code"],
+                "taxon_id": c["taxon_id"],
+                "scientific_name": c["scientific_name"],
+                "before": "|".join(r["code"] for r in c["before"]),
+                "after": "|".join(r["code"] for r in c["after"]),
+                "reason": e["reason"],
+            }
+            for e in log
+            for c in e["changes"]
+        ]
+        df = pl.DataFrame(rows) if rows else pl.DataFrame(schema={"edit": pl.Int64})
+    else:
+        df = pl.DataFrame(
+            [{k: v for k, v in e.items() if k != "changes"} for e in log],
+            schema={
+                "id": pl.Int64,
+                "made_at": pl.Datetime,
+                "made_by": pl.Utf8,
+                "operation": pl.Utf8,
+                "code": pl.Utf8,
+                "note": pl.Utf8,
+                "selection": pl.Utf8,
+                "reason": pl.Utf8,
+                "assessments": pl.Int64,
+                "undoes": pl.Int64,
+                "undone_by": pl.Int64,
+            },
+            orient="row",
+        ) if log else pl.DataFrame(schema={"id": pl.Int64})
+    _write_frame(df, fmt, out, title=f"Edits in {project!r}")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (json, xlsx) or folder (csv, sis-connect).")],
+    fmt: Annotated[str, typer.Option("--format", help="json | csv | xlsx | sis-connect")] = "json",
+    conditions: ConditionsArg = None,
+    project: ProjectOpt = "default",
+    search: SearchOpt = None,
+    all_assessments: Annotated[bool, typer.Option("--all-assessments", help="json/csv: include historic assessments.")] = False,
+    all_taxa: Annotated[
+        bool, typer.Option("--all-taxa", help="sis-connect: every selected taxon, not only those edited at the workshop.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    today: Annotated[str | None, typer.Option(help="xlsx: date for the age-of-assessment check (YYYY-MM-DD).")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Export: canonical tables (json, csv), the workshop workbook (xlsx: overview, threats and
+    actions matrices, findings, legend) or a SIS Connect set of the edited conservation actions."""
     from assess2plan.io.export import write_csv_tables, write_json
 
-    aset = _load(database, project, latest_only=not all_assessments)
+    if fmt not in ("json", "csv", "xlsx", "sis-connect"):
+        raise A2PError(f"unknown export format {fmt!r}; use json, csv, xlsx or sis-connect")
+    if fmt in ("json", "xlsx") and out.exists() and not overwrite:
+        raise A2PError(f"{out} exists; use --overwrite to replace it")
+    store = _store(database)
+    _require_project(store, project)
+    q = _query(conditions, search)
+    selected = conditions or search
+    taxa = None
+    if selected:
+        taxa = store.query_sheet(project, q)["taxon_id"].to_list()
+    if fmt == "sis-connect":
+        from assess2plan.io import write_sis_connect
+        from assess2plan.web.store.edits import edited_taxa
+
+        if not all_taxa:
+            edited = edited_taxa(project)
+            taxa = [t for t in edited if taxa is None or t in set(taxa)]
+            if not taxa:
+                raise A2PError(
+                    "no edited species to export (no workshop edits in effect); use --all-taxa to export every selected species"
+                )
+        aset = store.load_set(project, taxon_ids=taxa)
+        files = write_sis_connect(aset, out, taxa=taxa, tables=("actions_needed",), overwrite=overwrite)
+        console.print(f"Wrote SIS Connect files for {len(taxa) if taxa is not None else aset.taxa.height} taxa to {out}: {', '.join(sorted(files))}")
+        return
+    if fmt == "xlsx":
+        from assess2plan.checks import check_frame
+        from assess2plan.io.workbook import write_workbook
+        from assess2plan.sheet import planning_sheet
+
+        aset = store.load_set(project, taxon_ids=taxa)
+        kwargs: dict[str, Any] = {}
+        if today:
+            try:
+                kwargs["today"] = date.fromisoformat(today)
+            except ValueError:
+                raise A2PError(f"--today {today!r} is not a date (YYYY-MM-DD)") from None
+        sheet_df = planning_sheet(aset)
+        findings = check_frame(aset, **kwargs)
+        write_workbook(out, aset, sheet=sheet_df, findings=findings, title=f"assess2plan: {project}")
+        console.print(f"Wrote {out}: {sheet_df.height} taxa, {findings.height} findings")
+        return
+    aset = store.load_set(project, taxon_ids=taxa, latest_only=not all_assessments)
     if fmt == "csv":
         files = write_csv_tables(aset, out)
         console.print(f"Wrote {len(files)} CSV files to {out}")
-    elif fmt == "json":
+    else:
         write_json(aset, out, project=project)
         console.print(f"Wrote {out}")
-    else:
-        raise A2PError(f"unknown export format {fmt!r}; use json or csv")
 
 
 @app.command()
@@ -387,9 +739,8 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as e:  # click usage errors and unexpected failures
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+        # usage errors (typer's vendored click): they know how to show themselves
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
         if os.environ.get("A2P_DEBUG"):

@@ -28,10 +28,17 @@ import polars as pl
 
 from assess2plan.errors import StoreError
 from assess2plan.model import SCHEMA, AssessmentSet, Source
+from assess2plan.sheet import SheetQuery
 
 __all__ = [
     "ImportResult",
     "counts",
+    "edit_actions",
+    "list_edits",
+    "query_sheet",
+    "sheet_count",
+    "sheet_facets",
+    "undo_edit",
     "import_set",
     "list_datasets",
     "list_projects",
@@ -264,3 +271,79 @@ def counts(project: str = "default", using: str = "default") -> dict[str, int]:
     from assess2plan.web.store.load import project_counts
 
     return project_counts(project, using=using)
+
+
+# -- planning sheet ---------------------------------------------------------------------------------
+def query_sheet(
+    project: str = "default",
+    query: SheetQuery | None = None,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    using: str = "default",
+) -> pl.DataFrame:
+    """The planning sheet of ``project`` (``assess2plan.sheet.SHEET_COLUMNS``) filtered, searched
+    (SQLite FTS5 / PostgreSQL full-text search, with stemming) and sorted by ``query``."""
+    migrate(using)
+    from assess2plan.web.store import sheet
+
+    return sheet.sheet_page(project, query or SheetQuery(), limit=limit, offset=offset, using=using)
+
+
+def sheet_count(project: str = "default", query: SheetQuery | None = None, *, using: str = "default") -> int:
+    """Number of sheet rows (taxa) matching ``query``."""
+    migrate(using)
+    from assess2plan.web.store import sheet
+
+    return sheet.count(project, query or SheetQuery(), using=using)
+
+
+def sheet_facets(
+    project: str = "default",
+    query: SheetQuery | None = None,
+    fields: Iterable[str] | None = None,
+    *,
+    using: str = "default",
+) -> pl.DataFrame:
+    """Number of taxa per value of each field among the rows matching ``query``."""
+    migrate(using)
+    from assess2plan.web.store import sheet
+
+    return sheet.facets(project, query or SheetQuery(), fields, using=using)
+
+
+# -- edits ------------------------------------------------------------------------------------------
+def __getattr__(name: str):  # EditConflict / EditResult without importing Django at module import
+    if name in ("EditConflict", "EditResult"):
+        from assess2plan.web.store import edits
+
+        return getattr(edits, name)
+    raise AttributeError(name)
+
+
+def edit_actions(project: str = "default", **kwargs):  # noqa: ANN201 - EditResult
+    """Add or remove an action needed for a selection of species; see ``web.store.edits.edit_actions``.
+
+    ``operation`` "add" | "remove", ``code``, ``note``, ``query`` (SheetQuery) and/or ``taxa``,
+    ``reason`` (required), ``user``, ``expected`` ({taxon_id: revision}), ``dry_run``.
+    """
+    migrate(kwargs.get("using", "default"))
+    from assess2plan.web.store import edits
+
+    return edits.edit_actions(project, **kwargs)
+
+
+def undo_edit(project: str, edit_id: int, *, reason: str | None = None, user: str | None = None, using: str = "default"):  # noqa: ANN201
+    """Undo an edit (refused when a later change touched the same assessments)."""
+    migrate(using)
+    from assess2plan.web.store import edits
+
+    return edits.undo_edit(project, edit_id, reason=reason, user=user, using=using)
+
+
+def list_edits(project: str = "default", using: str = "default") -> list[dict]:
+    """The edit log of ``project``, oldest first."""
+    migrate(using)
+    from assess2plan.web.store import edits
+
+    return edits.list_edits(project, using=using)

@@ -11,7 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assess2plan.errors import InputError
+from assess2plan.io.sis_connect_write import write_sis_connect
 from assess2plan.model import AssessmentSet
+
+__all__ = ["FORMATS", "Progress", "detect_format", "read_redlist", "write_sis_connect"]
 
 #: callback(stage, done, total): "reading simple_summary.csv", 3, 11
 Progress = Callable[[str, int, int], None]

@@ -29,6 +29,7 @@ from psycopg import pq
 from assess2plan.errors import InputError, StoreError
 from assess2plan.model import ASSESSMENT_CHILDREN, SCHEMA, TABLES, TAXON_CHILDREN, AssessmentSet, conform
 from assess2plan.store import ImportResult
+from assess2plan.web.store import sheet as sheet_index
 from assess2plan.web.store.models import MODELS, Dataset, Project, field_name
 
 Progress = Callable[[str, int, int], None]
@@ -729,7 +730,16 @@ def import_set(
     """Implementation of ``assess2plan.store.import_set`` (see there)."""
     tables = _canonical(aset)
     issues: list[str] = [str(i) for i in aset.issues[:MAX_ISSUES]]
-    stages = ["checking", "comparing", "taxa", *ASSESSMENT_CHILDREN, *TAXON_CHILDREN, "assessments", "latest"]
+    stages = [
+        "checking",
+        "comparing",
+        "taxa",
+        *ASSESSMENT_CHILDREN,
+        *TAXON_CHILDREN,
+        "sheet index",
+        "assessments",
+        "latest",
+    ]
     done = 0
 
     def step(name: str) -> None:
@@ -920,12 +930,34 @@ class _Import:
         # -- write: deletes first (corrected assessments, changed taxa), then rows ------------------------------
         if replaced_pks.len():
             pks = replaced_pks.to_list()
+            edited = [
+                r[0]
+                for chunk in _chunks(pks, 500)
+                for r in db.fetchall(
+                    f"SELECT assessment_id FROM {_q(A.db_table)} WHERE revision > 0 AND id IN ({db.ph(len(chunk))})",
+                    chunk,
+                )
+            ]
+            if edited:
+                self.issues.insert(
+                    0,
+                    f"{len(edited)} assessments edited at the workshop were replaced by a corrected version "
+                    f"in this import, and their edits with it (see `a2p edit log`): {', '.join(sorted(edited)[:20])}",
+                )
             for child in ASSESSMENT_CHILDREN:
                 db.delete_in(LAYOUTS[child].db_table, LAYOUTS[child].fk, pks)
+            db.delete_in(sheet_index.FACET_TABLE, "assessment_id", pks)
             db.delete_in(A.db_table, "id", pks)
         self._write_taxa(proj.id, t_new, t_changed)
         self._write_children(written.select("assessment_id", "_pk"))
         self._write_taxon_children(proj.id, taxon_pk)
+        self.step("sheet index")
+        if not stored.height or proj.sheet_index_version >= sheet_index.INDEX_VERSION:
+            # (an older index is rebuilt as a whole on its next use)
+            sheet_index.write_facets(db, self.tables, written.select("assessment_id", "_pk"))
+            if proj.sheet_index_version != sheet_index.INDEX_VERSION:
+                proj.sheet_index_version = sheet_index.INDEX_VERSION
+                proj.save(using=using, update_fields=["sheet_index_version"])
 
         self.step("assessments")
         if new_hashes is not None:
@@ -935,7 +967,7 @@ class _Import:
         else:
             a_new = a_new.with_columns(pl.lit(None, dtype=pl.Utf8).alias("content_hash"))
         a_cols = [c for c in SCHEMA["assessments"] if c != "taxon_id"]
-        db_cols = ["id", "project_id", "taxon_id", "dataset_id", "latest", "content_hash"]
+        db_cols = ["id", "project_id", "taxon_id", "dataset_id", "latest", "content_hash", "revision"]
         db_cols += [A.columns[c] for c in a_cols]
         for part, off in ((a_new, 0), (a_chg, a_new.height)):
             if part.height == 0:
@@ -948,6 +980,7 @@ class _Import:
                 pl.col("_ds").alias("dataset_id"),
                 w["latest"],
                 pl.col("content_hash"),
+                pl.lit(0, dtype=pl.Int32).alias("revision"),
                 *a_cols,
             )
             db.insert(A.db_table, db_cols, rows)

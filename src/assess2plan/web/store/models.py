@@ -44,6 +44,9 @@ class Project(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
+    #: version of the planning-sheet index (``SheetFacet`` rows) built for this project; the
+    #: store rebuilds the index when it is older than ``assess2plan.web.store.sheet.INDEX_VERSION``
+    sheet_index_version = models.IntegerField(default=0)
 
     def __str__(self) -> str:
         return self.slug
@@ -136,8 +139,11 @@ class Assessment(models.Model):
     citation = _text()
     #: the most recent assessment of its taxon for its first scope
     latest = models.BooleanField(default=True)
-    #: sha256 over the assessment row and all its child rows (order-independent)
+    #: sha256 over the assessment row and all its child rows (order-independent), as imported
     content_hash = models.CharField(max_length=64)
+    #: number of workshop edits applied to this assessment (optimistic concurrency: an edit
+    #: made against an older revision is refused instead of silently overwriting)
+    revision = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -284,6 +290,54 @@ class Synonym(_TaxonChild):
     infra_type = _text()
     infra_name = _text()
     infra_author = _text()
+
+
+class SheetFacet(models.Model):
+    """Planning-sheet index: one coded value of one assessment (derived; rebuilt from the tables).
+
+    ``field`` is a sheet filter field (``threat``, ``major_threat``, ``country``, ``lme``,
+    ``action_needed``, ...; see ``assess2plan.sheet.FIELDS``). Coded fields also get a row per
+    ancestor code (``ancestor=True``: 7.2.1 adds 7.2 and 7), so "threat=7.2" is an exact lookup.
+    """
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    field = models.CharField(max_length=20)
+    value = models.TextField()
+    ancestor = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["field", "value"], name="store_sheetfacet_field_value")]
+
+
+class Edit(models.Model):
+    """One workshop edit of the stored assessments (a bulk edit or the undo of one).
+
+    ``changes``: ``[{"assessment_id", "taxon_id", "scientific_name", "revision", "before": [rows],
+    "after": [rows]}]`` where rows are the edited table's canonical rows of that assessment
+    (for ``actions_needed``: ``{"code", "name", "note"}``) before and after the edit.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="edits")
+    table = models.CharField(max_length=40, default="actions_needed")
+    operation = models.CharField(max_length=40)  # add | remove | undo
+    code = models.TextField(blank=True, default="")
+    note = models.TextField(blank=True, default="")
+    #: the selection as the user gave it ("category=CR,EN site=Lake X threat=7.2")
+    selection = models.TextField(blank=True, default="")
+    reason = models.TextField()
+    made_by = models.TextField()
+    made_at = models.DateTimeField(default=timezone.now)
+    changes = models.JSONField(default=list)
+    #: for an undo: the edit it undoes
+    undoes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="undone_by"
+    )
+
+    class Meta:
+        ordering = ["made_at", "id"]
+
+    def __str__(self) -> str:
+        return f"edit {self.id}: {self.operation} {self.code} ({len(self.changes)} assessments) by {self.made_by}"
 
 
 #: canonical table -> model
