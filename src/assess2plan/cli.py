@@ -208,7 +208,13 @@ def show(
     """One species' full record: threats with impact, actions in place and needed, research, places."""
     from assess2plan.species import species_record
 
-    aset = _load(database, project, latest_only=False)
+    store = _store(database)
+    _require_project(store, project)
+    # only the taxa the text can mean are read from the store, not the whole project
+    candidates = store.find_taxa(project, taxon)
+    if not candidates:
+        raise A2PError(f"no taxon matches {taxon!r} in project {project!r}")
+    aset = store.load_set(project, taxon_ids=candidates, latest_only=False)
     rec = species_record(aset, taxon)
     if fmt == "json":
         sys.stdout.write(json.dumps(rec, default=_json_default, ensure_ascii=False, indent=1) + "\n")

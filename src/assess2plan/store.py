@@ -34,6 +34,7 @@ __all__ = [
     "ImportResult",
     "counts",
     "edit_actions",
+    "find_taxa",
     "list_edits",
     "query_sheet",
     "sheet_count",
@@ -347,3 +348,23 @@ def list_edits(project: str = "default", using: str = "default") -> list[dict]:
     from assess2plan.web.store import edits
 
     return edits.list_edits(project, using=using)
+
+
+def find_taxa(project: str, text: str, *, limit: int = 50, using: str = "default") -> list[str]:
+    """Taxon ids ``text`` can mean in ``project``: a taxon id, an assessment id, a scientific name
+    (case-insensitive), else taxa whose name contains it (at most ``limit``)."""
+    migrate(using)
+    from assess2plan.web.store.models import Assessment, Taxon
+
+    t = text.strip()
+    taxa = Taxon.objects.using(using).filter(project__slug=project)
+    exact = list(taxa.filter(taxon_id=t).values_list("taxon_id", flat=True))
+    exact += list(
+        Assessment.objects.using(using)
+        .filter(project__slug=project, assessment_id=t)
+        .values_list("taxon__taxon_id", flat=True)
+    )
+    exact += list(taxa.filter(scientific_name__iexact=t).values_list("taxon_id", flat=True))
+    if exact:
+        return sorted(set(exact))
+    return sorted(set(taxa.filter(scientific_name__icontains=t).values_list("taxon_id", flat=True)[:limit]))
