@@ -236,6 +236,8 @@ STORE_QUERIES = [
     ["habitat=9", "lme!=none"],
     ["trend=decreasing", "category=EN"],
     ["criteria=none"],
+    ["threat=7,11.1", "habitat=9.8"],
+    ["action_needed=2,5.1", "threat!=1"],
 ]
 
 
@@ -250,6 +252,35 @@ def test_store_sheet_equals_polars_sheet(pacific, alias, conditions):
     assert store.sheet_count("pac", q, using=alias) == expected.height
     page = store.query_sheet("pac", q, limit=7, offset=3, using=alias)
     assert_frame_equal(page, expected.slice(3, 7))
+
+
+def test_index_rows_are_the_sheet_in_long_form(pacific):
+    from assess2plan.sheet import facet_rows, index_rows, sheet_rows
+
+    aset, _ = pacific
+    a = aset.tables["assessments"]
+    expected = facet_rows(sheet_rows(aset.tables, a), ancestors=False).filter(pl.col("field") != "threat_impact")
+    got = index_rows(aset.tables, a)
+    key = ["assessment_id", "field", "value"]
+    assert got.height == expected.height > 10_000
+    assert_frame_equal(got.sort(key), expected.select(got.columns).sort(key))
+
+
+def test_store_codes_below_a_code_outside_the_schemes(alias):
+    """threat=13 finds a code 13.9.9 (outside the schemes) recorded as it stands."""
+    from assess2plan.examples import example_path
+
+    aset = read_redlist(example_path())
+    th = aset.tables["threats"]
+    first = th["assessment_id"][0]
+    odd = th.head(1).with_columns(pl.lit("13.9.9").alias("code"))
+    aset.tables["threats"] = pl.concat([th, odd])
+    store.import_set(aset, project="odd", using=alias)
+    for cond in (["threat=13"], ["threat=13.9"], ["threat=13.9.9"]):
+        got = store.query_sheet("odd", parse_query(cond), using=alias)
+        assert got["assessment_id"].to_list() == [first]
+        assert_frame_equal(got, planning_sheet(aset, parse_query(cond)))
+    assert store.sheet_count("odd", parse_query(["threat=13.9.1"]), using=alias) == 0
 
 
 def test_store_facets_equal_polars_facets(pacific, alias):
@@ -316,6 +347,57 @@ def test_store_full_text_search(alias):
     assert found("nothing-like-this") == set()
     # (SQLite's FTS5 indexes HTML tag names as words, PostgreSQL's parser skips them: not tested)
     assert found("it's o'neil \\ % _") == set()  # quotes and wildcards are literal
+
+
+def _fts_integrity(alias: str) -> None:
+    """SQLite: FTS5's own check that the index matches its content table."""
+    from django.db import connections
+
+    if connections[alias].vendor == "sqlite":
+        with connections[alias].cursor() as cur:
+            cur.execute("INSERT INTO store_assessment_fts(store_assessment_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_text_index_after_the_import_is_resumable_and_lazy(alias, monkeypatch):
+    from assess2plan.web.store import search
+
+    rows = [assessment(f"a{i}", f"t{i}", rationale=f"word{i} shared reef text") for i in range(7)]
+    store.import_set(make_set(rows), project="lazy", using=alias, index_text=False)
+    assert search.pending("lazy", alias) == 7
+    # an interrupted indexing run keeps the batches it committed
+    monkeypatch.setattr(search, "BATCH", 3)
+    calls = []
+
+    def stop_after_first(stage, done, total):
+        calls.append((done, total))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.index_text("lazy", progress=stop_after_first, using=alias)
+    assert calls == [(3, 7)] and search.pending("lazy", alias) == 4
+    # a text search indexes the rest first: every assessment is found
+    assert store.sheet_count("lazy", parse_query([], text="reef"), using=alias) == 7
+    assert search.pending("lazy", alias) == 0
+    assert store.index_text("lazy", using=alias) == 0
+    _fts_integrity(alias)
+
+
+def test_replacing_assessments_pending_or_indexed_keeps_the_text_index_right(alias):
+    s1 = make_set([assessment("a1", "t1", rationale="dredging"), assessment("a2", "t2", rationale="dredging")])
+    store.import_set(s1, project="p", using=alias, index_text=False)
+    store.index_text("p", using=alias)
+    # a corrected a1 while still pending, then a corrected a2 after indexing
+    s2 = make_set([assessment("a1", "t1", rationale="trawling"), assessment("a2", "t2", rationale="mining")])
+    assert store.import_set(s2, project="p", using=alias, index_text=False).replaced == 2
+    s3 = make_set([assessment("a1", "t1", rationale="bleaching"), assessment("a2", "t2", rationale="mining")])
+    assert store.import_set(s3, project="p", using=alias).replaced == 1
+    _fts_integrity(alias)
+
+    def found(text: str) -> set[str]:
+        return set(store.query_sheet("p", parse_query([], text=text), using=alias)["assessment_id"])
+
+    assert found("dredging") == set() and found("trawling") == set()
+    assert found("bleaching") == {"a1"} and found("mining") == {"a2"}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -35,7 +35,10 @@ err = Console(stderr=True)
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project (working set) name.")]
 DatabaseOpt = Annotated[
     str | None,
-    typer.Option("--database", help="Database URL (sqlite:///path or postgres://...); default A2P_DATABASE_URL or SQLite."),
+    typer.Option(
+        "--database",
+        help="Database URL (sqlite:///path or postgres://...); default A2P_DATABASE_URL or SQLite.",
+    ),
 ]
 
 MAX_WARNINGS_SHOWN = 20
@@ -84,13 +87,20 @@ def _print_issues(issues: list, limit: int = MAX_WARNINGS_SHOWN) -> None:
 
 @app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Download zips/folders, SIS Connect folders, API v4 JSON files.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Download zips/folders, SIS Connect folders, API v4 JSON files.")
+    ],
     project: ProjectOpt = "default",
     fmt: Annotated[
-        str | None, typer.Option("--format", help="redlist-download | sis-connect | api-v4 (default: detect).")
+        str | None,
+        typer.Option("--format", help="redlist-download | sis-connect | api-v4 (default: detect)."),
     ] = None,
-    user: Annotated[str | None, typer.Option("--user", help="Who imports (recorded with the dataset).")] = None,
-    warnings: Annotated[Path | None, typer.Option("--warnings", help="Write every warning to this file.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Who imports (recorded with the dataset).")
+    ] = None,
+    warnings: Annotated[
+        Path | None, typer.Option("--warnings", help="Write every warning to this file.")
+    ] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Import Red List data into a project: one transaction, nothing written on error."""
@@ -100,11 +110,15 @@ def import_(
         task = bar.add_task("storing", total=None)
 
         def cb(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=f"storing {stage}", completed=done, total=total)
+            label = stage if stage.startswith("indexing") else f"storing {stage}"
+            bar.update(task, description=label, completed=done, total=total)
 
         result = store.import_set(aset, project=project, user=user or _whoami(), progress=cb)
     counts = aset.counts()
-    table = Table(title=f"Imported into project {project!r}" + (" (already there: nothing changed)" if result.unchanged else ""))
+    table = Table(
+        title=f"Imported into project {project!r}"
+        + (" (already there: nothing changed)" if result.unchanged else "")
+    )
     table.add_column("table")
     table.add_column("read", justify="right")
     table.add_column("added", justify="right")
@@ -115,7 +129,9 @@ def import_(
         console.print(f"{result.replaced} assessment(s) replaced by a corrected version.")
     _print_issues(aset.issues)
     if warnings:
-        warnings.write_text("\n".join(str(i) for i in aset.issues) + ("\n" if aset.issues else ""), encoding="utf-8")
+        warnings.write_text(
+            "\n".join(str(i) for i in aset.issues) + ("\n" if aset.issues else ""), encoding="utf-8"
+        )
 
 
 def _whoami() -> str:
@@ -138,7 +154,9 @@ def _emit(df: pl.DataFrame, fmt: str, title: str | None = None) -> None:
     if fmt == "csv":
         sys.stdout.write(df.write_csv())
     elif fmt == "json":
-        sys.stdout.write(json.dumps(df.to_dicts(), default=_json_default, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(
+            json.dumps(df.to_dicts(), default=_json_default, ensure_ascii=False, indent=1) + "\n"
+        )
     else:
         table = Table(title=title)
         for c in df.columns:
@@ -158,7 +176,9 @@ def _json_default(o: Any) -> Any:
 def species(
     project: ProjectOpt = "default",
     category: Annotated[str | None, typer.Option(help="Category codes, comma-separated: CR,EN,VU.")] = None,
-    country: Annotated[str | None, typer.Option(help="Country (or LME/FAO) codes, comma-separated.")] = None,
+    country: Annotated[str | None, typer.Option(help="Country ISO codes, comma-separated: ID,PH.")] = None,
+    lme: Annotated[str | None, typer.Option(help="Large marine ecosystem codes, comma-separated.")] = None,
+    fao: Annotated[str | None, typer.Option(help="FAO fishing area codes, comma-separated.")] = None,
     threat: Annotated[str | None, typer.Option(help="Threat codes (sub-codes included): 7.2,8.1.")] = None,
     action: Annotated[str | None, typer.Option(help="Conservation action needed codes: 2.2,3.4.")] = None,
     name: Annotated[str | None, typer.Option(help="Part of the scientific name.")] = None,
@@ -173,28 +193,46 @@ def species(
     limit: Annotated[int | None, typer.Option(help="Show at most this many rows.")] = None,
     database: DatabaseOpt = None,
 ) -> None:
-    """List species (latest assessment each), filtered by taxonomy, category, country, threat."""
-    from assess2plan.species import species as list_species
+    """List species (latest assessment each), filtered by taxonomy, category, place, threat, action.
 
-    aset = _load(database, project)
-    df = list_species(
-        aset,
-        category=category,
-        country=country,
-        threat=threat,
-        action=action,
-        name=name,
-        scope=scope,
-        kingdom=kingdom,
-        phylum=phylum,
-        class_name=class_name,
-        order_name=order_name,
-        family=family,
-        genus=genus,
+    Answered by the store's sheet index (like `a2p sheet`, which has every filter): only the
+    listed rows are read, so it stays quick on a whole Red List."""
+    from assess2plan.sheet import parse_query
+
+    store = _store(database)
+    _require_project(store, project)
+    filters = {
+        "category": category,
+        "country": country,
+        "lme": lme,
+        "fao": fao,
+        "threat": threat,
+        "action_needed": action,
+        "name": name,
+        "kingdom": kingdom,
+        "phylum": phylum,
+        "class": class_name,
+        "order": order_name,
+        "family": family,
+        "genus": genus,
+    }
+    conditions = [f"{k}={v}" for k, v in filters.items() if v]
+    query = parse_query(conditions, scope=scope)
+    total = store.sheet_count(project, query)
+    sheet = store.query_sheet(project, query, limit=limit)
+    df = sheet.select(
+        "taxon_id",
+        "scientific_name",
+        "family",
+        "category",
+        "criteria",
+        "year_published",
+        "population_trend",
+        "assessment_id",
+        pl.col("threats").list.len().alias("threats"),
+        pl.col("actions_needed").list.len().alias("actions_needed"),
+        pl.col("countries").list.len().alias("countries"),
     )
-    total = df.height
-    if limit is not None:
-        df = df.head(limit)
     _emit(df, fmt, title=f"{total} species")
 
 
@@ -240,12 +278,19 @@ def _print_record(rec: dict) -> None:
     t = rec["taxon"]
     a = rec["assessment"] or {}
     title = t.get("scientific_name") or a.get("scientific_name") or t.get("taxon_id")
-    console.print(f"[bold]{title}[/bold] {t.get('authority') or ''}  (taxon {t.get('taxon_id')})", highlight=False)
-    lineage = " > ".join(str(t[k]) for k in ("kingdom", "phylum", "class_name", "order_name", "family") if t.get(k))
+    console.print(
+        f"[bold]{title}[/bold] {t.get('authority') or ''}  (taxon {t.get('taxon_id')})", highlight=False
+    )
+    lineage = " > ".join(
+        str(t[k]) for k in ("kingdom", "phylum", "class_name", "order_name", "family") if t.get(k)
+    )
     if lineage:
         console.print(lineage, highlight=False)
     if rec.get("common_names"):
-        console.print("Common names: " + "; ".join(f"{c['name']} ({c.get('language') or '?'})" for c in rec["common_names"]))
+        console.print(
+            "Common names: "
+            + "; ".join(f"{c['name']} ({c.get('language') or '?'})" for c in rec["common_names"])
+        )
     if not a:
         console.print("No assessment stored.")
         return
@@ -263,27 +308,82 @@ def _print_record(rec: dict) -> None:
     _section(
         "Threats",
         rec["threats"],
-        [("code", "code"), ("name", "threat"), ("timing", "timing"), ("scope", "scope"), ("severity", "severity"),
-         ("impact", "impact"), ("impact_score", "score"), ("stress_codes", "stresses")],
+        [
+            ("code", "code"),
+            ("name", "threat"),
+            ("timing", "timing"),
+            ("scope", "scope"),
+            ("severity", "severity"),
+            ("impact", "impact"),
+            ("impact_score", "score"),
+            ("stress_codes", "stresses"),
+        ],
     )
-    _section("Actions in place", rec["actions_in_place"], [("group", "group"), ("name", "action"), ("value", "value"), ("note", "note")])
-    _section("Conservation actions needed", rec["actions_needed"], [("code", "code"), ("name", "action"), ("note", "note")])
-    _section("Research needed", rec["research_needed"], [("code", "code"), ("name", "research"), ("note", "note")])
     _section(
-        "Habitats", rec["habitats"],
-        [("code", "code"), ("name", "habitat"), ("suitability", "suitability"), ("major_importance", "major importance"), ("season", "season")],
+        "Actions in place",
+        rec["actions_in_place"],
+        [("group", "group"), ("name", "action"), ("value", "value"), ("note", "note")],
+    )
+    _section(
+        "Conservation actions needed",
+        rec["actions_needed"],
+        [("code", "code"), ("name", "action"), ("note", "note")],
+    )
+    _section(
+        "Research needed", rec["research_needed"], [("code", "code"), ("name", "research"), ("note", "note")]
+    )
+    _section(
+        "Habitats",
+        rec["habitats"],
+        [
+            ("code", "code"),
+            ("name", "habitat"),
+            ("suitability", "suitability"),
+            ("major_importance", "major importance"),
+            ("season", "season"),
+        ],
     )
     countries = [r for r in rec["occurrence"] if r.get("kind") == "country"]
     others = [r for r in rec["occurrence"] if r.get("kind") != "country"]
-    _section("Countries", countries, [("code", "code"), ("name", "country"), ("presence", "presence"), ("origin", "origin"), ("seasonality", "seasonality")])
+    _section(
+        "Countries",
+        countries,
+        [
+            ("code", "code"),
+            ("name", "country"),
+            ("presence", "presence"),
+            ("origin", "origin"),
+            ("seasonality", "seasonality"),
+        ],
+    )
     if others:
-        _section("Other places (subnational, LME, FAO)", others, [("kind", "kind"), ("code", "code"), ("name", "name"), ("presence", "presence"), ("origin", "origin")])
+        _section(
+            "Other places (subnational, LME, FAO)",
+            others,
+            [
+                ("kind", "kind"),
+                ("code", "code"),
+                ("name", "name"),
+                ("presence", "presence"),
+                ("origin", "origin"),
+            ],
+        )
     if rec.get("use_trade"):
         _section("Use and trade", rec["use_trade"], [("code", "code"), ("name", "use")])
     if rec.get("credits"):
         _section("Credits", rec["credits"], [("credit_type", "role"), ("text", "who")])
     if len(rec.get("history") or []) > 1:
-        _section("Assessment history", rec["history"], [("year_published", "year"), ("category", "category"), ("criteria", "criteria"), ("assessment_id", "assessment"), ("scopes", "scope")])
+        _section(
+            "Assessment history",
+            rec["history"],
+            [
+                ("year_published", "year"),
+                ("category", "category"),
+                ("criteria", "criteria"),
+                ("assessment_id", "assessment"),
+                ("scopes", "scope"),
+            ],
+        )
 
 
 ConditionsArg = Annotated[
@@ -295,7 +395,10 @@ ConditionsArg = Annotated[
     ),
 ]
 SearchOpt = Annotated[
-    str | None, typer.Option("--search", "-s", help='Full-text search of the narratives: words, "a phrase", -excluded, prefix*.')
+    str | None,
+    typer.Option(
+        "--search", "-s", help='Full-text search of the narratives: words, "a phrase", -excluded, prefix*.'
+    ),
 ]
 ScopeOpt = Annotated[str, typer.Option(help="Assessment scope ('' for any).")]
 
@@ -319,7 +422,10 @@ def _write_frame(df: pl.DataFrame, fmt: str, out: Path | None, title: str | None
     if fmt == "csv":
         df.write_csv(tmp)
     else:
-        tmp.write_text(json.dumps(df.to_dicts(), default=_json_default, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(
+            json.dumps(df.to_dicts(), default=_json_default, ensure_ascii=False, indent=1) + "\n",
+            encoding="utf-8",
+        )
     tmp.replace(out)
     console.print(f"Wrote {df.height} rows to {out}")
 
@@ -329,13 +435,20 @@ def sheet(
     conditions: ConditionsArg = None,
     project: ProjectOpt = "default",
     search: SearchOpt = None,
-    sort: Annotated[str | None, typer.Option(help="Columns, comma-separated, -col for descending: -year,category.")] = None,
-    facets: Annotated[
-        str | None, typer.Option(help="Count taxa per value of these fields instead of listing rows: category,threat.")
+    sort: Annotated[
+        str | None, typer.Option(help="Columns, comma-separated, -col for descending: -year,category.")
     ] = None,
-    columns: Annotated[str | None, typer.Option(help="Columns to show (table format), comma-separated.")] = None,
+    facets: Annotated[
+        str | None,
+        typer.Option(help="Count taxa per value of these fields instead of listing rows: category,threat."),
+    ] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="Columns to show (table format), comma-separated.")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of the terminal.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file instead of the terminal.")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
     scope: ScopeOpt = "Global",
     fields: Annotated[bool, typer.Option("--fields", help="List the filter fields and exit.")] = False,
@@ -345,7 +458,10 @@ def sheet(
     from assess2plan.sheet import FIELDS, sheet_for_export
 
     if fields:
-        _emit(pl.DataFrame([{"field": f.name, "matches": f.kind, "meaning": f.label} for f in FIELDS.values()]), fmt)
+        _emit(
+            pl.DataFrame([{"field": f.name, "matches": f.kind, "meaning": f.label} for f in FIELDS.values()]),
+            fmt,
+        )
         return
     store = _store(database)
     _require_project(store, project)
@@ -364,7 +480,16 @@ def sheet(
         cols = (
             [c.strip() for c in columns.split(",")]
             if columns
-            else ["scientific_name", "category", "criteria", "population_trend", "year_published", "countries", "major_threats", "actions_needed"]
+            else [
+                "scientific_name",
+                "category",
+                "criteria",
+                "population_trend",
+                "year_published",
+                "countries",
+                "major_threats",
+                "actions_needed",
+            ]
         )
         unknown = [c for c in cols if c not in flat.columns]
         if unknown:
@@ -382,11 +507,22 @@ def _require_project(store, project: str) -> None:
 @app.command()
 def check(
     project: ProjectOpt = "default",
-    rule: Annotated[list[str] | None, typer.Option("--rule", "-r", help="Run only this rule (repeatable).")] = None,
-    disable: Annotated[list[str] | None, typer.Option("--disable", help="Switch this rule off (repeatable).")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML file with your thresholds / crosswalk files (see docs/checks.md).")] = None,
-    severity: Annotated[str | None, typer.Option(help="Only findings at least this severe: error | warning | info.")] = None,
-    today: Annotated[str | None, typer.Option(help="Date the age of assessments is measured from (YYYY-MM-DD).")] = None,
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", "-r", help="Run only this rule (repeatable).")
+    ] = None,
+    disable: Annotated[
+        list[str] | None, typer.Option("--disable", help="Switch this rule off (repeatable).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML file with your thresholds / crosswalk files (see docs/checks.md)."),
+    ] = None,
+    severity: Annotated[
+        str | None, typer.Option(help="Only findings at least this severe: error | warning | info.")
+    ] = None,
+    today: Annotated[
+        str | None, typer.Option(help="Date the age of assessments is measured from (YYYY-MM-DD).")
+    ] = None,
     rules: Annotated[bool, typer.Option("--rules", help="List the rules and exit.")] = False,
     summary: Annotated[bool, typer.Option("--summary", help="Only the number of findings per rule.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
@@ -433,8 +569,10 @@ def check(
         keep = SEVERITIES[: SEVERITIES.index(severity) + 1]
         df = df.filter(pl.col("severity").is_in(keep))
     if summary:
-        df = df.group_by("rule", "severity").agg(pl.len().alias("findings"), pl.col("taxon_id").n_unique().alias("taxa")).sort(
-            "findings", descending=True
+        df = (
+            df.group_by("rule", "severity")
+            .agg(pl.len().alias("findings"), pl.col("taxon_id").n_unique().alias("taxa"))
+            .sort("findings", descending=True)
         )
         _write_frame(df, fmt, out, title=f"Findings per rule in {project!r}")
         return
@@ -449,11 +587,15 @@ def check(
     _write_frame(df, fmt, out)
 
 
-edit_app = typer.Typer(help="Workshop edits of conservation actions needed: add, remove, undo, log.", no_args_is_help=True)
+edit_app = typer.Typer(
+    help="Workshop edits of conservation actions needed: add, remove, undo, log.", no_args_is_help=True
+)
 app.add_typer(edit_app, name="edit")
 
 
-def _edit(operation: str, code: str, conditions, project, taxon, note, reason, user, search, yes, dry_run, database) -> None:
+def _edit(
+    operation: str, code: str, conditions, project, taxon, note, reason, user, search, yes, dry_run, database
+) -> None:
     store = _store(database)
     _require_project(store, project)
     q = _query(conditions, search)
@@ -487,7 +629,9 @@ def _edit(operation: str, code: str, conditions, project, taxon, note, reason, u
         console.print("Nothing written.")
         return
     result = store.edit_actions(project, **kwargs)
-    console.print(f"Edit {result.edit_id}: {len(result.changed)} assessments changed (undo: a2p edit undo {result.edit_id})")
+    console.print(
+        f"Edit {result.edit_id}: {len(result.changed)} assessments changed (undo: a2p edit undo {result.edit_id})"
+    )
 
 
 @edit_app.command("add")
@@ -495,13 +639,17 @@ def edit_add(
     code: Annotated[str, typer.Argument(help="Conservation action code (scheme 2.0), e.g. 2.1 or 5.1.2.")],
     conditions: ConditionsArg = None,
     project: ProjectOpt = "default",
-    taxon: Annotated[list[str] | None, typer.Option("--taxon", "-t", help="Taxon id or scientific name (repeatable).")] = None,
+    taxon: Annotated[
+        list[str] | None, typer.Option("--taxon", "-t", help="Taxon id or scientific name (repeatable).")
+    ] = None,
     note: Annotated[str | None, typer.Option(help="Note stored with the action.")] = None,
     reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
     user: Annotated[str | None, typer.Option(help="Who (recorded); default: your login.")] = None,
     search: SearchOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Add an action needed to every selected species that lacks it."""
@@ -513,12 +661,16 @@ def edit_remove(
     code: Annotated[str, typer.Argument(help="Conservation action code to remove (exact code).")],
     conditions: ConditionsArg = None,
     project: ProjectOpt = "default",
-    taxon: Annotated[list[str] | None, typer.Option("--taxon", "-t", help="Taxon id or scientific name (repeatable).")] = None,
+    taxon: Annotated[
+        list[str] | None, typer.Option("--taxon", "-t", help="Taxon id or scientific name (repeatable).")
+    ] = None,
     reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
     user: Annotated[str | None, typer.Option(help="Who (recorded); default: your login.")] = None,
     search: SearchOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Remove an action needed from every selected species that has it."""
@@ -542,7 +694,9 @@ def edit_undo(
 @edit_app.command("log")
 def edit_log(
     project: ProjectOpt = "default",
-    details: Annotated[bool, typer.Option("--details", help="One row per changed species with before/after.")] = False,
+    details: Annotated[
+        bool, typer.Option("--details", help="One row per changed species with before/after.")
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
     out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
     database: DatabaseOpt = None,
@@ -569,39 +723,52 @@ def edit_log(
         ]
         df = pl.DataFrame(rows) if rows else pl.DataFrame(schema={"edit": pl.Int64})
     else:
-        df = pl.DataFrame(
-            [{k: v for k, v in e.items() if k != "changes"} for e in log],
-            schema={
-                "id": pl.Int64,
-                "made_at": pl.Datetime,
-                "made_by": pl.Utf8,
-                "operation": pl.Utf8,
-                "code": pl.Utf8,
-                "note": pl.Utf8,
-                "selection": pl.Utf8,
-                "reason": pl.Utf8,
-                "assessments": pl.Int64,
-                "undoes": pl.Int64,
-                "undone_by": pl.Int64,
-            },
-            orient="row",
-        ) if log else pl.DataFrame(schema={"id": pl.Int64})
+        df = (
+            pl.DataFrame(
+                [{k: v for k, v in e.items() if k != "changes"} for e in log],
+                schema={
+                    "id": pl.Int64,
+                    "made_at": pl.Datetime,
+                    "made_by": pl.Utf8,
+                    "operation": pl.Utf8,
+                    "code": pl.Utf8,
+                    "note": pl.Utf8,
+                    "selection": pl.Utf8,
+                    "reason": pl.Utf8,
+                    "assessments": pl.Int64,
+                    "undoes": pl.Int64,
+                    "undone_by": pl.Int64,
+                },
+                orient="row",
+            )
+            if log
+            else pl.DataFrame(schema={"id": pl.Int64})
+        )
     _write_frame(df, fmt, out, title=f"Edits in {project!r}")
 
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (json, xlsx) or folder (csv, sis-connect).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output file (json, xlsx) or folder (csv, sis-connect).")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="json | csv | xlsx | sis-connect")] = "json",
     conditions: ConditionsArg = None,
     project: ProjectOpt = "default",
     search: SearchOpt = None,
-    all_assessments: Annotated[bool, typer.Option("--all-assessments", help="json/csv: include historic assessments.")] = False,
+    all_assessments: Annotated[
+        bool, typer.Option("--all-assessments", help="json/csv: include historic assessments.")
+    ] = False,
     all_taxa: Annotated[
-        bool, typer.Option("--all-taxa", help="sis-connect: every selected taxon, not only those edited at the workshop.")
+        bool,
+        typer.Option(
+            "--all-taxa", help="sis-connect: every selected taxon, not only those edited at the workshop."
+        ),
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
-    today: Annotated[str | None, typer.Option(help="xlsx: date for the age-of-assessment check (YYYY-MM-DD).")] = None,
+    today: Annotated[
+        str | None, typer.Option(help="xlsx: date for the age-of-assessment check (YYYY-MM-DD).")
+    ] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Export: canonical tables (json, csv), the workshop workbook (xlsx: overview, threats and
@@ -632,7 +799,9 @@ def export(
                 )
         aset = store.load_set(project, taxon_ids=taxa)
         files = write_sis_connect(aset, out, taxa=taxa, tables=("actions_needed",), overwrite=overwrite)
-        console.print(f"Wrote SIS Connect files for {len(taxa) if taxa is not None else aset.taxa.height} taxa to {out}: {', '.join(sorted(files))}")
+        console.print(
+            f"Wrote SIS Connect files for {len(taxa) if taxa is not None else aset.taxa.height} taxa to {out}: {', '.join(sorted(files))}"
+        )
         return
     if fmt == "xlsx":
         from assess2plan.checks import check_frame
@@ -669,7 +838,12 @@ def projects(database: DatabaseOpt = None) -> None:
         table.add_column(c)
     for p in store.list_projects():
         c = store.counts(p["slug"])
-        table.add_row(p["slug"], str(len(store.list_datasets(p["slug"]))), str(c.get("species", 0)), str(c.get("assessments", 0)))
+        table.add_row(
+            p["slug"],
+            str(len(store.list_datasets(p["slug"]))),
+            str(c.get("species", 0)),
+            str(c.get("assessments", 0)),
+        )
     console.print(table)
 
 
@@ -677,9 +851,13 @@ def projects(database: DatabaseOpt = None) -> None:
 def pull(
     group: Annotated[str, typer.Argument(help="Taxonomic rank: kingdom, phylum, class, order or family.")],
     name: Annotated[str, typer.Argument(help="Name at that rank, e.g. Felidae.")],
-    cache: Annotated[Path, typer.Option(help="Folder for the on-disk response cache (resumable).")] = Path("redlist-api-cache"),
+    cache: Annotated[Path, typer.Option(help="Folder for the on-disk response cache (resumable).")] = Path(
+        "redlist-api-cache"
+    ),
     project: ProjectOpt = "default",
-    all_assessments: Annotated[bool, typer.Option("--all-assessments", help="Also historic assessments.")] = False,
+    all_assessments: Annotated[
+        bool, typer.Option("--all-assessments", help="Also historic assessments.")
+    ] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Pull assessments from the Red List API v4 (token in IUCN_REDLIST_KEY) and import them."""
@@ -696,7 +874,9 @@ def pull(
     aset = read_api_json(paths)
     store = _store(database)
     result = store.import_set(aset, project=project, user=_whoami())
-    console.print(f"Pulled {len(paths)} responses; added {result.added.get('assessments', 0)} assessments to {project!r}.")
+    console.print(
+        f"Pulled {len(paths)} responses; added {result.added.get('assessments', 0)} assessments to {project!r}."
+    )
     _print_issues(aset.issues)
 
 
@@ -706,12 +886,22 @@ def demo(
     database: DatabaseOpt = None,
 ) -> None:
     """Import the bundled fictional example working set and show what is in it."""
+    from assess2plan import planning
+    from assess2plan.checks import check_frame
     from assess2plan.examples import example_path
     from assess2plan.species import species as list_species
 
-    path = example_path("lakeland") / "download"
+    root = example_path("lakeland")
+    path = root / "download"
     console.print(f"[bold]Example data[/bold] (fictional taxa and places): {path}")
     import_(paths=[path], project=project, fmt=None, user="demo", warnings=None, database=database)
+    store = _store(database)
+    sites = store.import_sites(project, root / "sites.csv", user="demo")
+    links = store.import_site_links(project, root / "species_sites.csv", user="demo")
+    console.print(
+        f"Sites: {len(sites['added'])} added, {len(sites['updated']) + len(sites['unchanged'])} already there; "
+        f"species-site links: {links['linked']} new, {links['already']} already there"
+    )
     aset = _load(database, project)
     df = list_species(aset, category=["CR", "EN", "VU"])
     _emit(df.drop("assessment_id"), "table", title=f"{df.height} threatened species in project {project!r}")
@@ -720,16 +910,44 @@ def demo(
         console.rule()
         show(taxon=first, project=project, fmt="text", database=database)
     console.rule()
-    console.print(
-        f"Next: a2p species --project {project} --threat 7.2 | a2p show 'NAME' --project {project} | "
-        f"a2p export --project {project} --format csv --out out/"
+    findings = check_frame(aset)
+    summary = findings.group_by("rule", "severity").len("findings").sort("findings", descending=True)
+    _emit(summary, "table", title=f"{findings.height} consistency findings (a2p check --project {project})")
+    site_links = store.site_links(project)
+    buckets = planning.apply_decisions(
+        planning.triage(aset, site_links=site_links), store.bucket_decisions(project), taxa=aset.latest()
     )
+    _emit(planning.bucket_summary(buckets), "table", title=f"planning buckets (a2p triage --project {project})")
+    clusters = planning.threat_clusters(aset, site_links=site_links).clusters
+    _emit(
+        clusters.select("cluster_id", "code_name", "place_name", "size").head(8),
+        "table",
+        title=f"{clusters.height} clusters of species sharing a major threat in one place (a2p clusters)",
+    )
+    console.rule()
+    console.print(
+        f"Next: a2p sheet -p {project} category=CR,EN threat=7 | a2p check -p {project} --summary | "
+        f"a2p triage -p {project} | a2p clusters -p {project} | "
+        f"a2p event raise -p {project} VL01 -t 'Lake Mirren dried up' | a2p report -p {project} -o report.pdf | "
+        f"a2p export -p {project} --format xlsx --out workshop.xlsx",
+        highlight=False,
+    )
+
+
+def full_app() -> typer.Typer:
+    """``app`` with the planning commands (``cli_planning``, which imports this module's helpers)."""
+    if not getattr(app, "_a2p_planning", False):
+        from assess2plan import cli_planning
+
+        cli_planning.register(app)
+        app._a2p_planning = True  # type: ignore[attr-defined]
+    return app
 
 
 def main() -> None:
     """Entry point: runs the app and turns every known error into a clear message, never a traceback."""
     try:
-        app(standalone_mode=False)
+        full_app()(standalone_mode=False)
     except InputError as e:
         err.print("[red]Input error:[/red] " + _escape(str(e)), highlight=False)
         err.print("Nothing was imported or changed.")
@@ -751,7 +969,9 @@ def main() -> None:
             sys.exit(e.exit_code)
         if os.environ.get("A2P_DEBUG"):
             raise
-        err.print(f"[red]Unexpected error:[/red] {_escape(type(e).__name__)}: {_escape(str(e))}", highlight=False)
+        err.print(
+            f"[red]Unexpected error:[/red] {_escape(type(e).__name__)}: {_escape(str(e))}", highlight=False
+        )
         err.print("Please report it; run with A2P_DEBUG=1 to see the traceback.")
         sys.exit(3)
 

@@ -16,6 +16,7 @@ Child tables are keyed by ``assessment_id`` (and carry ``taxon_id`` for convenie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 import polars as pl
@@ -198,23 +199,55 @@ def empty(table: str) -> pl.DataFrame:
     return pl.DataFrame(schema=SCHEMA[table])
 
 
-def conform(table: str, df: pl.DataFrame) -> pl.DataFrame:
+def conform(table: str, df: pl.DataFrame, *, rechunk: bool = True) -> pl.DataFrame:
     """Return ``df`` with exactly the canonical columns of ``table``, in order, cast to their dtypes.
 
     Missing columns are added as nulls; extra columns are dropped; empty strings become null
     (readers turn blank, whitespace-only cells into null themselves).
+
+    A column that already has its dtype and holds no empty string is taken as it is, without a
+    copy: at full Red List scale a copy of every text column takes gigabytes. When the columns
+    are chunked differently (a frame read from a CSV comes in chunks, a joined column in one),
+    the columns in several chunks are made one chunk each, one at a time (``select`` would copy
+    every column at once), unless ``rechunk`` is false: then they are left as they are.
     """
     schema = SCHEMA[table]
-    cols = []
+    have = df.schema
+    if not any(name in have for name in schema):
+        return df.select([pl.lit(None, dtype=dtype).alias(name) for name, dtype in schema.items()])
+    cols: dict[str, pl.Series] = {}
     for name, dtype in schema.items():
-        if name in df.columns:
-            col = pl.col(name)
-            if df.schema[name] == pl.Utf8:
-                col = pl.when(col.str.len_bytes() == 0).then(None).otherwise(col)
-            cols.append(col.cast(dtype, strict=False).alias(name))
-        else:
-            cols.append(pl.lit(None, dtype=dtype).alias(name))
-    return df.select(cols)
+        if name not in have:
+            continue
+        col = df.get_column(name)
+        if have[name] == pl.Utf8 and (col.str.len_bytes() == 0).any():
+            col = col.to_frame().select(
+                pl.when(pl.col(name).str.len_bytes() == 0).then(None).otherwise(pl.col(name)).alias(name)
+            ).to_series()
+        if have[name] != dtype:
+            col = col.cast(dtype, strict=False)
+        if table == "occurrence" and name == "code" and col.str.contains("[a-z]").any():
+            col = col.str.to_uppercase()  # ISO and SIS place codes are upper case ("id" -> "ID")
+        cols[name] = col
+    layouts = {tuple(col.chunk_lengths()) for col in cols.values()}
+    lengths = list(layouts.pop()) if len(layouts) == 1 else [df.height]
+    if len(layouts) > 1 and rechunk:
+        for name, col in cols.items():
+            if col.n_chunks() > 1:
+                cols[name] = col.rechunk()
+    out = []
+    for name, dtype in schema.items():
+        if name in cols:
+            out.append(cols[name])
+            continue
+        nulls = pl.repeat(None, df.height, dtype=dtype, eager=True).alias(name)
+        if len(lengths) > 1:  # chunked like the other columns (slices: no copy)
+            offsets = accumulate(lengths[:-1], initial=0)
+            slices = [nulls.slice(o, n) for o, n in zip(offsets, lengths, strict=True)]
+            nulls = pl.concat(slices, rechunk=False)
+        out.append(nulls)
+    # a frame of the series as they are (``select`` would copy them, as said)
+    return pl.DataFrame(out)
 
 
 @dataclass

@@ -472,14 +472,17 @@ INDEXED_LISTS: dict[str, str] = {
 }
 
 
-def facet_rows(sheet: pl.DataFrame) -> pl.DataFrame:
+def facet_rows(sheet: pl.DataFrame, *, ancestors: bool = True, fields: Iterable[str] | None = None) -> pl.DataFrame:
     """The list columns of ``sheet`` in long form: ``assessment_id``, ``field``, ``value``,
-    ``ancestor`` (coded fields add one row per ancestor code not itself recorded)."""
+    ``ancestor`` (with ``ancestors``, coded fields add one row per ancestor code not itself
+    recorded). ``fields``: the ``INDEXED_LISTS`` names to include (default all)."""
     frames = []
     for name, col in INDEXED_LISTS.items():
+        if fields is not None and name not in fields:
+            continue
         v = sheet.select("assessment_id", pl.col(col).alias("value")).explode("value", empty_as_null=True).drop_nulls("value")
         v = v.with_columns(pl.lit(name).alias("field"), pl.lit(False).alias("ancestor"))
-        if name in FIELDS and FIELDS[name].kind == "tree":
+        if ancestors and name in FIELDS and FIELDS[name].kind == "tree":
             parts = v.with_columns(pl.col("value").str.split(".").alias("_p"))
             anc = []
             for level in range(1, 4):
@@ -492,6 +495,50 @@ def facet_rows(sheet: pl.DataFrame) -> pl.DataFrame:
             v = pl.concat([v.select("assessment_id", "field", "value", "ancestor"), a.select("assessment_id", "field", "value", "ancestor")])
         frames.append(v.select("assessment_id", "field", "value", "ancestor"))
     return pl.concat(frames)
+
+
+def index_rows(
+    tables: Mapping[str, pl.DataFrame], assessments: pl.DataFrame, fields: Iterable[str] | None = None
+) -> pl.DataFrame:
+    """``facet_rows(sheet_rows(tables, assessments), ancestors=False)`` without ``threat_impact``,
+    read straight from the child tables (``assessment_id``, ``field``, ``value``, ``ancestor``):
+    what the store's sheet index holds, without building list columns first."""
+    ids = assessments.select("assessment_id")
+    parts: list[pl.DataFrame] = []
+    wanted = set(fields) if fields is not None else None
+
+    def add(df: pl.DataFrame, name: str, col: str = "code") -> None:
+        if wanted is not None and name not in wanted:
+            return
+        parts.append(
+            df.select("assessment_id", pl.col(col).alias("value"))
+            .drop_nulls("value")
+            .unique()
+            .select("assessment_id", pl.lit(name).alias("field"), "value")
+        )
+
+    def child(table: str) -> pl.DataFrame:
+        return tables[table].join(ids, on="assessment_id", how="semi")
+
+    systems = assessments.select("assessment_id", pl.col("systems").str.split("|")).explode("systems", empty_as_null=True)
+    add(systems, "system", "systems")
+    occ = child("occurrence")
+    for kind in _OCCURRENCE_COLUMNS:
+        add(occ.filter(pl.col("kind") == kind).with_columns(pl.col("code").str.to_uppercase()), kind)
+    th = child("threats")
+    add(child("habitats"), "habitat")
+    add(th, "threat")
+    add(th.filter(pl.col("impact").is_in(list(MAJOR_IMPACTS))), "major_threat")
+    add(child("actions_needed"), "action_needed")
+    ip = child("actions_in_place")
+    ip = ip.with_columns(pl.col("field").str.split(".").list.first().str.strip_chars().alias("field")).filter(
+        pl.col("value").str.strip_chars().str.to_lowercase().is_in(list(TRUE_VALUES))
+    )
+    add(ip, "action_in_place", "field")
+    add(child("research_needed"), "research")
+    if not parts:
+        return pl.DataFrame(schema={"assessment_id": pl.Utf8, "field": pl.Utf8, "value": pl.Utf8, "ancestor": pl.Boolean})
+    return pl.concat(parts).with_columns(pl.lit(False).alias("ancestor"))
 
 
 def sort_sheet(sheet: pl.DataFrame, sort: Sequence[str]) -> pl.DataFrame:

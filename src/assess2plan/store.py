@@ -145,6 +145,7 @@ def import_set(
     user: str | None = None,
     progress: Progress | None = None,
     using: str = "default",
+    index_text: bool = True,
 ) -> ImportResult:
     """Write ``aset`` into ``project`` (created when absent) in one transaction; returns an ``ImportResult``.
 
@@ -161,11 +162,24 @@ def import_set(
     ``progress(stage, done, total)`` is called once per stage (one per table). Raises
     ``InputError`` for rows that cannot be stored (an assessment without id or taxon id);
     nothing is written then, nor when anything else fails.
+
+    The narrative texts of the new assessments are then indexed for full-text search, after the
+    commit, in batches (``index_text``; ``index_text=False`` leaves that to a later call of
+    ``index_text(project)`` or to the first text search).
     """
     migrate(using)
     from assess2plan.web.store.load import import_set as _import
 
-    return _import(aset, project, user=user, progress=progress, using=using)
+    return _import(aset, project, user=user, progress=progress, using=using, index_text=index_text)
+
+
+def index_text(project: str = "default", *, progress: Progress | None = None, using: str = "default") -> int:
+    """Index the narrative texts of the assessments of ``project`` not yet in the full-text index
+    (SQLite FTS5 / PostgreSQL ``tsvector``); returns how many. Resumable: batches commit one by one."""
+    migrate(using)
+    from assess2plan.web.store import search
+
+    return search.index_text(project, using, progress)
 
 
 def load_assessments_frame(
@@ -368,3 +382,264 @@ def find_taxa(project: str, text: str, *, limit: int = 50, using: str = "default
     if exact:
         return sorted(set(exact))
     return sorted(set(taxa.filter(scientific_name__icontains=t).values_list("taxon_id", flat=True)[:limit]))
+
+
+# -- planning (issue 4) -----------------------------------------------------------------------------
+# Sites and the species at them, site events (affected species, re-assessment flags, notifications),
+# subscriptions, stakeholders, commitments, bucket decisions. Each function migrates the database and
+# calls ``assess2plan.web.store.planning`` (imported lazily: no Django import at module import);
+# arguments and results are documented there.
+_PLANNING_FUNCTIONS = (
+    "add_site",
+    "update_site",
+    "get_site",
+    "list_sites",
+    "import_sites",
+    "link_species",
+    "import_site_links",
+    "unlink_species",
+    "site_links",
+    "site_species",
+    "resolve_taxa",
+    "raise_event",
+    "retry_deliveries",
+    "list_events",
+    "event_detail",
+    "event_message",
+    "list_deliveries",
+    "subscribe",
+    "unsubscribe",
+    "list_subscriptions",
+    "add_stakeholder",
+    "update_stakeholder",
+    "list_stakeholders",
+    "import_stakeholders",
+    "sign_up",
+    "get_commitment",
+    "update_commitment",
+    "list_commitments",
+    "commitment_notes",
+    "commitments_as_actions_in_place",
+    "decide_bucket",
+    "undo_decision",
+    "bucket_decisions",
+    "decision_log",
+    "list_flags",
+    "flag_for_reassessment",
+    "clear_flag",
+)
+_PLANNING_NAMES = ("VersionConflict", "EventResult", "BUCKETS", "SITE_KINDS")
+
+
+def _planning_call(name: str, project: str, args: tuple, kwargs: dict):  # noqa: ANN202
+    migrate(kwargs.get("using", "default"))
+    from assess2plan.web.store import planning
+
+    return getattr(planning, name)(project, *args, **kwargs)
+
+
+def add_site(project: str = "default", *args, **kwargs) -> dict:
+    """Add a site (site_id, name, kind, country, description, GeoJSON geometry, sensitive)."""
+    return _planning_call("add_site", project, args, kwargs)
+
+
+def update_site(project: str, site_id: str, **kwargs) -> dict:
+    """Change a site; ``expected_version`` required (``VersionConflict`` when stale)."""
+    return _planning_call("update_site", project, (site_id,), kwargs)
+
+
+def get_site(project: str, site: str, **kwargs) -> dict:
+    """One site (by id or name) with its number of linked species and version."""
+    return _planning_call("get_site", project, (site,), kwargs)
+
+
+def list_sites(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The sites frame (``details=True``: species, version, who/when)."""
+    return _planning_call("list_sites", project, (), kwargs)
+
+
+def import_sites(project: str, path, **kwargs) -> dict:  # noqa: ANN001
+    """Add / update sites from a CSV file (all or nothing; errors name file, row, column, value)."""
+    return _planning_call("import_sites", project, (path,), kwargs)
+
+
+def link_species(project: str, site: str, taxa=None, **kwargs) -> dict:  # noqa: ANN001
+    """Link taxa (ids or names) and/or a sheet selection (``query``) to a site."""
+    return _planning_call("link_species", project, (site, taxa), kwargs)
+
+
+def import_site_links(project: str, path, **kwargs) -> dict:  # noqa: ANN001
+    """Link species to sites from a CSV file (site_id + taxon_id / internalTaxonId / scientific_name)."""
+    return _planning_call("import_site_links", project, (path,), kwargs)
+
+
+def unlink_species(project: str, site: str, taxa, **kwargs) -> list:  # noqa: ANN001
+    """Remove species from a site."""
+    return _planning_call("unlink_species", project, (site, taxa), kwargs)
+
+
+def site_links(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The site-links frame (``site=``, ``taxon=`` to narrow it)."""
+    return _planning_call("site_links", project, (), kwargs)
+
+
+def site_species(project: str, site: str, **kwargs) -> pl.DataFrame:
+    """The species linked to a site with their latest category."""
+    return _planning_call("site_species", project, (site,), kwargs)
+
+
+def resolve_taxa(project: str, values, **kwargs) -> dict:  # noqa: ANN001
+    """``{value: taxon_id}`` for taxon ids, assessment ids or exact scientific names."""
+    return _planning_call("resolve_taxa", project, (values,), kwargs)
+
+
+def raise_event(project: str, site: str, title: str, *args, **kwargs):  # noqa: ANN201 - EventResult
+    """Record a site event: affected species snapshot, re-assessment flags, notifications."""
+    return _planning_call("raise_event", project, (site, title, *args), kwargs)
+
+
+def retry_deliveries(project: str = "default", **kwargs) -> pl.DataFrame:
+    """Send failed (and stale pending) notifications again."""
+    return _planning_call("retry_deliveries", project, (), kwargs)
+
+
+def list_events(project: str = "default", **kwargs) -> pl.DataFrame:
+    """Site events with the number of species affected and deliveries sent / failed / pending."""
+    return _planning_call("list_events", project, (), kwargs)
+
+
+def event_detail(project: str, event_id, **kwargs):  # noqa: ANN001, ANN201 - EventResult
+    """One event: its affected-species snapshot, deliveries and delivery logs."""
+    return _planning_call("event_detail", project, (event_id,), kwargs)
+
+
+def event_message(project: str, *args, **kwargs):  # noqa: ANN201 - notify.Message
+    """The notification (subject, text, HTML, webhook payload) of an event."""
+    setup()
+    from assess2plan.web.store import planning
+
+    return planning.event_message(project, *args, **kwargs)
+
+
+def list_deliveries(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The delivery log (``event_id=``, ``status=`` to narrow it)."""
+    return _planning_call("list_deliveries", project, (), kwargs)
+
+
+def subscribe(project: str, channel: str, target: str, **kwargs) -> dict:
+    """Subscribe an e-mail address or webhook URL to one site's (``site=``) or every site's events."""
+    return _planning_call("subscribe", project, (channel, target), kwargs)
+
+
+def unsubscribe(project: str, subscription_id, **kwargs) -> dict:  # noqa: ANN001
+    """Switch a subscription off (kept for the delivery log)."""
+    return _planning_call("unsubscribe", project, (subscription_id,), kwargs)
+
+
+def list_subscriptions(project: str = "default", **kwargs) -> pl.DataFrame:
+    """Active subscriptions (``include_inactive=True``: all)."""
+    return _planning_call("list_subscriptions", project, (), kwargs)
+
+
+def add_stakeholder(project: str, stakeholder_id: str, name: str, **kwargs) -> dict:
+    """Add a stakeholder (person or organisation; countries, sites, expertise)."""
+    return _planning_call("add_stakeholder", project, (stakeholder_id, name), kwargs)
+
+
+def update_stakeholder(project: str, stakeholder_id: str, **kwargs) -> dict:
+    """Change a stakeholder; ``expected_version`` required."""
+    return _planning_call("update_stakeholder", project, (stakeholder_id,), kwargs)
+
+
+def list_stakeholders(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The stakeholders frame."""
+    return _planning_call("list_stakeholders", project, (), kwargs)
+
+
+def import_stakeholders(project: str, path, **kwargs) -> dict:  # noqa: ANN001
+    """Add / update stakeholders from a CSV file (all or nothing)."""
+    return _planning_call("import_stakeholders", project, (path,), kwargs)
+
+
+def sign_up(project: str, stakeholder: str, action_code: str, **kwargs) -> dict:
+    """A stakeholder commits to a conservation action for a taxon and/or cluster."""
+    return _planning_call("sign_up", project, (stakeholder, action_code), kwargs)
+
+
+def get_commitment(project: str, commitment_id: str, **kwargs) -> dict:
+    """One commitment by id."""
+    return _planning_call("get_commitment", project, (commitment_id,), kwargs)
+
+
+def update_commitment(project: str, commitment_id: str, **kwargs) -> dict:
+    """Progress on a commitment (status, note, due date, place); ``expected_version`` required."""
+    return _planning_call("update_commitment", project, (commitment_id,), kwargs)
+
+
+def list_commitments(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The commitments frame with ``overdue`` (``today=`` to fix the date)."""
+    return _planning_call("list_commitments", project, (), kwargs)
+
+
+def commitment_notes(project: str, commitment_id: str, **kwargs) -> pl.DataFrame:
+    """The progress notes of a commitment."""
+    return _planning_call("commitment_notes", project, (commitment_id,), kwargs)
+
+
+def commitments_as_actions_in_place(project: str = "default", **kwargs) -> pl.DataFrame:
+    """Proposed "actions in place" (SIS InPlace fields) updates from the commitments."""
+    return _planning_call("commitments_as_actions_in_place", project, (), kwargs)
+
+
+def decide_bucket(project: str, taxon: str, bucket: str, decision: str, reason: str, **kwargs) -> dict:
+    """Record a bucket decision (accept | reject | add) with its reason."""
+    return _planning_call("decide_bucket", project, (taxon, bucket, decision, reason), kwargs)
+
+
+def undo_decision(project: str, decision_id, **kwargs) -> dict:  # noqa: ANN001
+    """Mark a bucket decision undone (never deleted)."""
+    return _planning_call("undo_decision", project, (decision_id,), kwargs)
+
+
+def bucket_decisions(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The bucket decisions in effect, for ``planning.triage.apply_decisions``."""
+    return _planning_call("bucket_decisions", project, (), kwargs)
+
+
+def decision_log(project: str = "default", **kwargs) -> pl.DataFrame:
+    """Every bucket decision, undone ones included."""
+    return _planning_call("decision_log", project, (), kwargs)
+
+
+def list_flags(project: str = "default", **kwargs) -> pl.DataFrame:
+    """Re-assessment flags (open ones unless ``include_cleared=True``)."""
+    return _planning_call("list_flags", project, (), kwargs)
+
+
+def flag_for_reassessment(project: str, taxon: str, reason: str, **kwargs) -> dict:
+    """Flag a taxon for re-assessment by hand."""
+    return _planning_call("flag_for_reassessment", project, (taxon, reason), kwargs)
+
+
+def flag_outdated(project: str = "default", **kwargs) -> pl.DataFrame:
+    """Flag species whose latest assessment is more than ``years`` (10) old (see web.store.planning)."""
+    return _planning_call("flag_outdated", project, (), kwargs)
+
+
+def clear_flag(project: str, flag_id=None, **kwargs) -> list:  # noqa: ANN001
+    """Clear a re-assessment flag (or every open flag of ``taxon=``)."""
+    return _planning_call("clear_flag", project, (flag_id,), kwargs)
+
+
+_edits_getattr = __getattr__
+
+
+def __getattr__(name: str):  # noqa: F811 - extends the edits one above (VersionConflict, EventResult, ...)
+    if name in _PLANNING_NAMES:
+        from assess2plan.web.store import planning
+
+        return getattr(planning, name)
+    return _edits_getattr(name)
+
+
+__all__ += [*_PLANNING_FUNCTIONS, *_PLANNING_NAMES]

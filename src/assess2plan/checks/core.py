@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -351,9 +352,37 @@ class Context:
     def table(self, name: str) -> pl.DataFrame:
         """Child table ``name`` restricted to the latest assessments, with their ``aid``."""
         if name not in self._tables:
-            t = self.aset.tables[name]
-            self._tables[name] = t.join(self._ids, on="assessment_id", how="inner")
+            self._tables[name] = self._restrict(self.aset.tables[name])
         return self._tables[name]
+
+    def _restrict(self, t: pl.DataFrame) -> pl.DataFrame:
+        """Rows of ``t`` whose ``assessment_id`` is a latest one, in their order, with ``aid``.
+
+        The text ids are looked up once per run of equal ids rather than once per row: child rows
+        come grouped by assessment (readers write them so), and a join on 6 million text keys takes
+        seconds, the run lookup a tenth of that. Any order gives the same rows as an inner join on
+        ``assessment_id``.
+        """
+        ids = self._ids
+        if t.height == 0 or ids.get_column("assessment_id").n_unique() != ids.height:
+            return t.join(ids, on="assessment_id", how="inner", maintain_order="left")
+        col = t.get_column("assessment_id")
+        runs = col.rle().struct.field("value").to_frame("assessment_id")
+        per_run = runs.join(ids, on="assessment_id", how="left", maintain_order="left").get_column("aid")
+        aid = per_run.gather(col.rle_id()).alias("aid")
+        lens = col.chunk_lengths()
+        if len(lens) > 1:  # same chunks as the other columns, or every later select realigns them
+            starts = [0, *accumulate(lens)]
+            aid = pl.concat([aid.slice(s, n) for s, n in zip(starts, lens, strict=False)], rechunk=False)
+        out = t.with_columns(aid)
+        if out.get_column("aid").null_count():
+            out = out.filter(pl.col("aid").is_not_null())
+        return out
+
+    def mark(self, aids: pl.Series) -> pl.Series:
+        """Boolean Series aligned with ``latest`` (``aid`` is the row number): true at ``aids``.
+        Cheaper than ``is_in`` or a join when ``aids`` has millions of (repeated) values."""
+        return pl.repeat(False, self.latest.height, dtype=pl.Boolean, eager=True).scatter(aids, True)
 
     def present(self, name: str) -> bool:
         """Whether the whole set has any row in table ``name`` (was it exported at all?)."""
@@ -397,7 +426,18 @@ def via_distinct(df: pl.DataFrame, col: str, fn: Callable[[str], Any], dtype: An
     """Expression applying the Python function ``fn`` to column ``col`` of ``df`` through its
     distinct values (codes, field names: few distinct values in many rows). Nulls stay null."""
     mapping = {v: fn(v) for v in df.get_column(col).unique().to_list() if v is not None}
-    return pl.col(col).replace_strict(mapping, default=None, return_dtype=dtype)
+    return map_text(col, mapping, dtype)
+
+
+def map_text(col: str, mapping: Mapping[Any, Any], dtype: Any = pl.Utf8) -> pl.Expr:
+    """Expression: text column ``col`` mapped through ``mapping`` (values not in it become null),
+    named ``col``. Text keys go through an Enum cast and a gather by its index, about three times
+    faster than ``replace_strict`` on millions of rows."""
+    keys = [k for k in mapping if isinstance(k, str)]
+    if not keys or len(keys) != len(mapping):
+        return pl.col(col).replace_strict(dict(mapping), default=None, return_dtype=dtype)
+    values = pl.Series([mapping[k] for k in keys], dtype=dtype)
+    return pl.lit(values).gather(pl.col(col).cast(pl.Enum(keys), strict=False).to_physical()).alias(col)
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -430,7 +470,13 @@ def _execute(
     if isinstance(today, dt.datetime):
         today = today.date()
     ctx = Context(aset, cfg, scope, today or dt.date.today())
-    names = ctx.latest.select("aid", "assessment_id", "taxon_id", "scientific_name")
+    # pos: the order of findings within a rule and severity (species name, then assessment id),
+    # one integer instead of two text columns to sort on
+    names = (
+        ctx.latest.select("aid", "assessment_id", "taxon_id", "scientific_name")
+        .sort(["scientific_name", "assessment_id"], nulls_last=True, maintain_order=True)
+        .with_row_index("_pos")
+    )
     out: list[pl.DataFrame] = []
     for r in _select_rules(rules, cfg):
         forced = cfg.severity(r.id)
@@ -465,11 +511,10 @@ def _execute(
         df = (
             df.with_columns(pl.lit(r.id).alias("rule"), sev.alias("severity"))
             .select(key, "rule", "severity", "message", "evidence", "suggested_fix")
-            .join(names, on=key, how="left")
-            .select("rule", "severity", "taxon_id", "assessment_id", "scientific_name", "message", "evidence", "suggested_fix")
+            .join(names.drop("aid") if key == "assessment_id" else names, on=key, how="left")
             .with_columns(pl.col("severity").replace_strict(_SEVERITY_RANK, default=9).alias("_rank"))
-            .sort(["_rank", "scientific_name", "assessment_id", "message"], nulls_last=True, maintain_order=True)
-            .drop("_rank")
+            .sort(["_rank", "_pos", "message"], nulls_last=True, maintain_order=True)
+            .select("rule", "severity", "taxon_id", "assessment_id", "scientific_name", "message", "evidence", "suggested_fix")
         )
         out.append(df)
     return out

@@ -11,13 +11,11 @@ import polars as pl
 
 from assess2plan import schemes
 from assess2plan.checks import criteria as crit
-from assess2plan.checks.core import Context, related, rule, under, via_distinct
+from assess2plan.checks.core import Context, map_text, related, rule, under, via_distinct
 
 S = pl.Utf8
 #: Schema of a rule that finds nothing.
 _NONE = {"aid": pl.UInt32, "message": S, "evidence": pl.Struct({"none": S}), "suggested_fix": S}
-#: pair key of (threat code id, action code id): threat_id * _K + action_id
-_K = 1 << 20
 
 
 def _names(scheme: str, codes) -> dict[str, str]:
@@ -28,8 +26,8 @@ def _label(code: str, name: str | None) -> str:
     return f"{code} {name}".strip() if name else code
 
 
-def _map(col: str, mapping: dict, dtype=S, default=None) -> pl.Expr:
-    return pl.col(col).replace_strict(mapping, default=default, return_dtype=dtype)
+def _map(col: str, mapping: dict, dtype=S) -> pl.Expr:
+    return map_text(col, mapping, dtype)
 
 
 def _codes_in(df: pl.DataFrame, col: str = "code") -> list[str]:
@@ -67,14 +65,14 @@ def completeness_scores(ctx: Context, cfg: dict) -> pl.DataFrame:
     if unknown:
         raise ValueError(f"unknown completeness component(s) {unknown}; known: {', '.join(COMPONENTS)}")
     skip_absent = ctx.config.general.get("skip_absent_tables", True)
-    occ = ctx.table("occurrence")
+    occ = ctx.table("occurrence").select("aid", "kind")
     has = {
-        "threats": pl.concat([ctx.table("threats").select("aid"), ctx.flag("NoThreats")]),
-        "actions_needed": ctx.table("actions_needed").select("aid"),
-        "research_needed": ctx.table("research_needed").select("aid"),
-        "actions_in_place": ctx.in_place.select("aid"),
-        "habitats": ctx.table("habitats").select("aid"),
-        "countries": occ.filter(pl.col("kind") == "country").select("aid"),
+        "threats": pl.concat([ctx.table("threats").get_column("aid"), ctx.flag("NoThreats").get_column("aid")]),
+        "actions_needed": ctx.table("actions_needed").get_column("aid"),
+        "research_needed": ctx.table("research_needed").get_column("aid"),
+        "actions_in_place": ctx.in_place.get_column("aid"),
+        "habitats": ctx.table("habitats").get_column("aid"),
+        "countries": occ.filter(pl.col("kind") == "country").get_column("aid"),
     }
     present = {
         "threats": ctx.present("threats") or ctx.present("other_fields"),
@@ -82,14 +80,11 @@ def completeness_scores(ctx: Context, cfg: dict) -> pl.DataFrame:
         "research_needed": ctx.present("research_needed"),
         "actions_in_place": ctx.present("actions_in_place"),
         "habitats": ctx.present("habitats"),
-        "countries": ctx.aset.tables["occurrence"].filter(pl.col("kind") == "country").height > 0,
+        "countries": bool((ctx.aset.tables["occurrence"].get_column("kind") == "country").any()),
     }
     used = [k for k in COMPONENTS if weights.get(k, 0) and (present[k] or not skip_absent)]
     absent = [k for k in COMPONENTS if weights.get(k, 0) and k not in used]
-    out = ctx.latest.select("aid", "assessment_id")
-    for k in COMPONENTS:
-        ids = has[k].get_column("aid").unique().implode()
-        out = out.with_columns(pl.col("aid").is_in(ids).alias(k))
+    out = ctx.latest.select("aid", "assessment_id").with_columns(ctx.mark(has[k]).alias(k) for k in COMPONENTS)
     total = sum(float(weights[k]) for k in used)
     if total <= 0:
         score = pl.lit(None, dtype=pl.Int32)
@@ -158,26 +153,53 @@ def _crosswalk_threats(ctx: Context, action_codes: list[str], ancestors: bool) -
     return {a: sorted({tp for tp, ap in pairs if related(a, ap, ancestors)}, key=_code_key) for a in action_codes}
 
 
-def _pair_keys(
+def _pairs(
     by_threat: dict[str, list[str]], tid: dict[str, int], action_ids: dict[str, int], ancestors: bool
-) -> list[int]:
-    """Keys ``threat_id * _K + action_id`` of the (threat, action) code pairs, among the codes present,
-    where the action addresses the threat according to the crosswalk."""
-    keys = []
-    for t, prefixes in by_threat.items():
-        for a, j in action_ids.items():
-            if any(related(a, ap, ancestors) for ap in prefixes):
-                keys.append(tid[t] * _K + j)
-    return keys
+) -> list[tuple[int, int]]:
+    """(threat id, action id) of the code pairs, among the codes present, where the action
+    addresses the threat according to the crosswalk."""
+    return [
+        (tid[t], j)
+        for t, prefixes in by_threat.items()
+        for a, j in action_ids.items()
+        if any(related(a, ap, ancestors) for ap in prefixes)
+    ]
 
 
-def _covered(
-    left: pl.DataFrame, right: pl.DataFrame, keys: list[int], left_is_threat: bool
-) -> pl.DataFrame:
-    """Rows (aid, i) of ``left`` for which some row (aid, j) of ``right`` forms an addressing pair."""
-    j = left.select("aid", "i").join(right.select("aid", pl.col("i").alias("j")), on="aid")
-    key = pl.col("i") * _K + pl.col("j") if left_is_threat else pl.col("j") * _K + pl.col("i")
-    return j.filter(key.is_in(pl.Series(keys, dtype=pl.Int64).implode())).select("aid", "i")
+#: bits used per Int64 word by _addressed (63: the sign bit stays clear; tests use fewer)
+_WORD_BITS = 63
+
+
+def _addressed(ctx: Context, left: pl.DataFrame, right: pl.DataFrame, pairs: list[tuple[int, int]], n_right: int) -> pl.Series:
+    """For each row (aid, i) of ``left``: whether some row (aid, j) of ``right`` has (i, j) in ``pairs``
+    (``j`` < ``n_right``).
+
+    Bit masks rather than a join of every left row with every right row of its assessment (tens
+    of millions of rows at Red List scale): per assessment, the right codes it records as Int64
+    words of ``_WORD_BITS`` bits; per left code, the right codes that pair with it; a row is
+    addressed when the two share a bit."""
+    bits = _WORD_BITS
+    n_words = max(1, -(-n_right // bits))
+    bit = pl.Series([1 << (j % bits) for j in range(n_right)], dtype=pl.Int64)
+    word = pl.Series([j // bits for j in range(n_right)], dtype=pl.Int64)
+    rj = right.get_column("i")
+    per = (
+        pl.DataFrame({"key": right.get_column("aid").cast(pl.Int64) * n_words + word.gather(rj), "b": bit.gather(rj)})
+        .group_by("key")
+        .agg(pl.col("b").bitwise_or())
+    )
+    left_i, left_aid = left.get_column("i"), left.get_column("aid")
+    n_left = int(left_i.max() or 0) + 1 if left.height else 0
+    want = [[0] * n_left for _ in range(n_words)]
+    for i, j in pairs:
+        if i < n_left:
+            want[j // bits][i] |= 1 << (j % bits)
+    out = pl.repeat(False, left.height, dtype=pl.Boolean, eager=True)
+    for w in range(n_words):
+        part = per.filter(pl.col("key") % n_words == w)
+        mask = pl.zeros(ctx.latest.height, pl.Int64, eager=True).scatter(part.get_column("key") // n_words, part.get_column("b"))
+        out = out | ((mask.gather(left_aid) & pl.Series(want[w], dtype=pl.Int64).gather(left_i)) != 0)
+    return out
 
 
 @rule(
@@ -200,7 +222,7 @@ def major_threat_no_action(ctx: Context, cfg: dict) -> pl.DataFrame:
     t = ctx.table("threats").filter(pl.col("impact").is_in(impacts) & pl.col("code").is_not_null())
     if t.height == 0:
         return pl.DataFrame(schema=_NONE)
-    a = ctx.table("actions_needed").filter(pl.col("code").is_not_null())
+    a = ctx.table("actions_needed").select("aid", "code").filter(pl.col("code").is_not_null())
     tcodes, acodes = _codes_in(t), _codes_in(a)
     cw = _crosswalk_actions(ctx, tcodes, anc)
     tid, aix = _ids(tcodes), _ids(acodes)
@@ -210,8 +232,7 @@ def major_threat_no_action(ctx: Context, cfg: dict) -> pl.DataFrame:
         .unique(subset=["aid", "i"], keep="first", maintain_order=True)
     )
     acts = a.select("aid", _map("code", aix, pl.Int64).alias("i"))
-    covered = _covered(judged, acts, _pair_keys(cw, tid, aix, anc), left_is_threat=True)
-    missing = judged.join(covered, on=["aid", "i"], how="anti")
+    missing = judged.filter(~_addressed(ctx, judged, acts, _pairs(cw, tid, aix, anc), len(acodes)))
     if missing.height == 0:
         return pl.DataFrame(schema=_NONE)
     anames = _names("conservation_actions", {p for v in cw.values() for p in v})
@@ -276,12 +297,12 @@ def action_no_threat(ctx: Context, cfg: dict) -> pl.DataFrame:
     ctx.require("threats")
     anc = bool(cfg.get("match_ancestors", True))
     generic = [str(g) for g in cfg.get("generic_actions", [])]
-    a = ctx.table("actions_needed").filter(pl.col("code").is_not_null())
+    a = ctx.table("actions_needed").select("aid", "code", "name").filter(pl.col("code").is_not_null())
     if generic:
         a = a.filter(~under("code", generic))
     if a.height == 0:
         return pl.DataFrame(schema=_NONE)
-    t = ctx.table("threats").filter(pl.col("code").is_not_null())
+    t = ctx.table("threats").select("aid", "code").filter(pl.col("code").is_not_null())
     tcodes, acodes = _codes_in(t), _codes_in(a)
     by_action = _crosswalk_threats(ctx, acodes, anc)
     by_threat = _crosswalk_actions(ctx, tcodes, anc)
@@ -292,8 +313,8 @@ def action_no_threat(ctx: Context, cfg: dict) -> pl.DataFrame:
         .unique(subset=["aid", "i"], keep="first", maintain_order=True)
     )
     threats = t.select("aid", _map("code", tid, pl.Int64).alias("i"))
-    covered = _covered(judged, threats, _pair_keys(by_threat, tid, aix, anc), left_is_threat=False)
-    missing = judged.join(covered, on=["aid", "i"], how="anti")
+    pairs = [(j, i) for i, j in _pairs(by_threat, tid, aix, anc)]  # (action id, threat id)
+    missing = judged.filter(~_addressed(ctx, judged, threats, pairs, len(tcodes)))
     if missing.height == 0:
         return pl.DataFrame(schema=_NONE)
     anames = _names("conservation_actions", acodes)
@@ -333,62 +354,112 @@ GROUPINGS = ("country_habitat", "country", "lme", "subnational", "fao")
 _KIND_OCC = {"country": "country", "lme": "lme", "subnational": "subnational", "fao": "fao"}
 
 
-def _memberships(ctx: Context, cfg: dict, keep: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _unique_pairs(df: pl.DataFrame, local: pl.Expr, span: int, order: tuple[pl.Series, pl.Series] | None = None) -> pl.DataFrame:
+    """Distinct (aid, local) of ``df`` (0 <= local < span) through one sorted Int64 key: sorting one
+    integer column and dropping repeats is several times faster than a frame unique. Rows come
+    sorted by aid, or with ``order`` = (rank of each aid, aid of each rank) by that rank."""
+    if df.height == 0:
+        return pl.DataFrame(schema={"aid": pl.UInt32, "local": pl.Int64})
+    rank = pl.col("aid").cast(pl.Int64) if order is None else pl.lit(order[0]).gather(pl.col("aid"))
+    top = int(df.get_column("aid").max()) if order is None else order[1].len()
+    if (top + 1) * span >= 1 << 62:  # would overflow
+        out = df.select("aid", rank.alias("_rank"), local.alias("local")).unique(["aid", "local"])
+        return out.sort("_rank", "local").drop("_rank")
+    key = df.select((rank * span + local).alias("key")).to_series().sort()
+    key = key.filter(key.diff().fill_null(1) != 0)
+    if order is None:
+        aid = (pl.col("key") // span).cast(pl.UInt32).set_sorted()
+    else:
+        aid = pl.lit(order[1]).gather(pl.col("key") // span).cast(pl.UInt32)
+    return key.to_frame().select(aid.alias("aid"), (pl.col("key") % span).alias("local"))
+
+
+def _memberships(
+    ctx: Context, cfg: dict, keep: pl.DataFrame, order: tuple[pl.Series, pl.Series] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(members: aid, g) and (places: g, kind, place) for the configured groupings; ``g`` is an
-    Int64 place id built from code ids (no text in the big joins)."""
+    Int64 place id built from code ids (no text in the big joins). A species is a member of a place
+    once, however many occurrence or habitat rows put it there. Within a grouping, members come
+    sorted by aid, or by ``order`` (see ``_unique_pairs``)."""
     groupings = list(cfg.get("groupings", ["country_habitat", "lme", "subnational"]))
     bad = [g for g in groupings if g not in GROUPINGS]
     if bad:
         raise ValueError(f"unknown grouping(s) {bad}; known: {', '.join(GROUPINGS)}")
     presence = list(cfg.get("presence", []))
-    occ = ctx.table("occurrence").join(keep, on="aid", how="semi").filter(pl.col("code").is_not_null())
+    subset = keep.height < ctx.latest.height
+    ok = pl.col("code").is_not_null()
     if presence:
-        occ = occ.filter(pl.col("presence").is_null() | pl.col("presence").is_in(presence))
-    codes = sorted({c for c in occ.get_column("code").unique().to_list()})
+        ok = ok & (pl.col("presence").is_null() | pl.col("presence").is_in(presence))
+    if subset:
+        ok = ok & pl.col("aid").is_in(keep.get_column("aid").implode())
+    t = ctx.table("occurrence")
+    # code ids over all rows: sorted codes, so ids (and place ids g) keep the order of the codes
+    codes = sorted(c for c in t.get_column("code").unique().to_list() if c is not None)
     cid = _ids(codes)
-    occ = occ.select("aid", "kind", _map("code", cid, pl.Int64).alias("c"), "code", pl.col("name").str.strip_chars())
-    occ_names = {
-        (k, c): n for k, c, n in occ.select("kind", "code", "name").unique(subset=["kind", "code"]).iter_rows()
-    }
+    inv_c = dict(enumerate(codes))
+    nc = max(len(codes), 1)
+    kinds = {k: i for i, k in enumerate(k for k in t.get_column("kind").unique().to_list() if k is not None)}
+    # integers only from here on (filtering text columns of millions of rows costs seconds)
+    occ = t.select(
+        "aid",
+        _map("kind", kinds, pl.Int32).alias("kind"),
+        _map("code", cid, pl.Int64).alias("c"),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
+        ok.alias("ok"),
+    ).filter(pl.col("ok"))
+    of_kind: dict[str, pl.DataFrame] = {}
+    kind_names: dict[str, dict[int, str | None]] = {}
+
+    def rows_of(kind: str) -> pl.DataFrame:
+        """aid, c of the occurrence rows of ``kind``; their names (first row per code) in kind_names."""
+        if kind not in of_kind:
+            rows = occ.filter(pl.col("kind") == kinds.get(kind, -1))
+            first = rows.group_by("c").agg(pl.col("row").min())
+            name = t.get_column("name").gather(first.get_column("row")).str.strip_chars()
+            kind_names[kind] = dict(zip(first.get_column("c").to_list(), name.to_list(), strict=True))
+            of_kind[kind] = _unique_pairs(rows, pl.col("c"), nc, order).rename({"local": "c"})
+        return of_kind[kind]
+
     members: list[pl.DataFrame] = []
     places: list[dict] = []
     base = 10**9
     level = int(cfg.get("habitat_level", 1))
     for gi, g in enumerate(groupings, start=1):
         if g == "country_habitat":
-            h = ctx.table("habitats").join(keep, on="aid", how="semi").filter(pl.col("code").is_not_null())
-            hcut = via_distinct(h, "code", lambda c: _cut(c, level))
-            h = h.select("aid", hcut.alias("h")).unique()
+            h = ctx.table("habitats").select("aid", "code").filter(pl.col("code").is_not_null())
+            if subset:
+                h = h.filter(pl.col("aid").is_in(keep.get_column("aid").implode()))
+            h = h.select("aid", via_distinct(h, "code", lambda c: _cut(c, level)).alias("h"))
             hcodes = _codes_in(h, "h")
             hid = _ids(hcodes)
             hnames = _names("habitats", hcodes)
+            mult = max(1000, len(hcodes))
+            h = _unique_pairs(h, _map("h", hid, pl.Int64), mult).rename({"local": "hi"})
+            # distinct (aid, c) joined to distinct (aid, hi): distinct (aid, c, hi)
             m = (
-                occ.filter(pl.col("kind") == "country")
-                .select("aid", "c")
-                .join(h.select("aid", _map("h", hid, pl.Int64).alias("hi")), on="aid")
-                .select("aid", (pl.lit(gi * base, pl.Int64) + pl.col("c") * 1000 + pl.col("hi")).alias("g"))
+                rows_of("country")
+                .join(h, on="aid", maintain_order="left")
+                .select("aid", (pl.col("c") * mult + pl.col("hi")).alias("local"))
             )
-            members.append(m)
-            inv_c = {v: k for k, v in cid.items()}
-            inv_h = {v: k for k, v in hid.items()}
-            for gval in m.get_column("g").unique().to_list():
-                ci, hi = divmod(gval - gi * base, 1000)
+            members.append(m.select("aid", (pl.lit(gi * base, pl.Int64) + pl.col("local")).alias("g")))
+            inv_h = dict(enumerate(hcodes))
+            for local in m.get_column("local").unique().to_list():
+                ci, hi = divmod(local, mult)
                 cc, hc = inv_c[ci], inv_h[hi]
-                cname = occ_names.get(("country", cc)) or cc
-                places.append({"g": gval, "kind": g, "place": f"{cname} ({cc}) x {_label(hc, hnames.get(hc))}"})
+                cname = kind_names["country"].get(ci) or cc
+                places.append({"g": gi * base + local, "kind": g, "place": f"{cname} ({cc}) x {_label(hc, hnames.get(hc))}"})
         else:
             kind = _KIND_OCC[g]
-            m = occ.filter(pl.col("kind") == kind).select("aid", (pl.lit(gi * base, pl.Int64) + pl.col("c")).alias("g"))
-            members.append(m)
-            inv_c = {v: k for k, v in cid.items()}
-            for gval in m.get_column("g").unique().to_list():
-                cc = inv_c[gval - gi * base]
-                name = occ_names.get((kind, cc))
-                places.append({"g": gval, "kind": g, "place": f"{name} ({cc})" if name else cc})
+            m = rows_of(kind).rename({"c": "local"})
+            members.append(m.select("aid", (pl.lit(gi * base, pl.Int64) + pl.col("local")).alias("g")))
+            for ci in m.get_column("local").unique().to_list():
+                cc = inv_c[ci]
+                name = kind_names[kind].get(ci)
+                places.append({"g": gi * base + ci, "kind": g, "place": f"{name} ({cc})" if name else cc})
     schema = {"g": pl.Int64, "kind": S, "place": S}
     if not members:
         return pl.DataFrame(schema={"aid": pl.UInt32, "g": pl.Int64}), pl.DataFrame(schema=schema)
-    return pl.concat(members).unique(), pl.DataFrame(places, schema=schema)
+    return pl.concat(members), pl.DataFrame(places, schema=schema)
 
 
 @rule(
@@ -427,82 +498,178 @@ def same_place_threat_missing(ctx: Context, cfg: dict) -> pl.DataFrame:
     if exclude:
         lat = lat.filter(~pl.col("category").fill_null("").is_in(exclude))
     keep = lat.select("aid")
-    members, places = _memberships(ctx, cfg, keep)
+    n_lat = ctx.latest.height
+    # nr: the rank of a species' name (examples are the first names); members come in that order
+    names = (
+        lat.select("aid", "scientific_name")
+        .sort("scientific_name", nulls_last=False, maintain_order=True)
+        .with_row_index("nr")
+        .with_columns(pl.col("nr").cast(pl.Int64))
+    )
+    nr_of = pl.zeros(n_lat, pl.Int64, eager=True).scatter(names.get_column("aid"), names.get_column("nr"))
+    members, places = _memberships(ctx, cfg, keep, (nr_of, names.get_column("aid")))
     sizes = members.group_by("g").agg(pl.len().cast(pl.Int64).alias("n")).filter(pl.col("n") >= n_min)
-    members = members.join(sizes.select("g"), on="g", how="semi")
-    threats = ctx.table("threats").join(keep, on="aid", how="semi").filter(pl.col("code").is_not_null())
-    if members.height == 0 or threats.height == 0:
-        return pl.DataFrame(schema=_NONE)
+    if sizes.height < places.height:  # places: one row per g
+        members = members.filter(pl.col("g").is_in(sizes.get_column("g").implode()))
+    threats = ctx.table("threats").select("aid", "code", "timing")
+    if keep.height < ctx.latest.height:
+        threats = threats.filter(pl.col("aid").is_in(keep.get_column("aid").implode()))
     tcodes = _codes_in(threats)
+    if members.height == 0 or not tcodes:
+        return pl.DataFrame(schema=_NONE)
     kcodes = sorted({_cut(c, level) for c in tcodes}, key=_code_key)
     kid = _ids(kcodes)
-    nk = len(kcodes) + 1
-    threats = threats.select("aid", "timing", "code", _map("code", {c: kid[_cut(c, level)] for c in tcodes}, pl.Int64).alias("k"))
-    counted = threats if cfg.get("include_past_threats", False) else threats.filter(
-        ~pl.col("timing").fill_null("").str.to_lowercase().str.starts_with("past")
+    nk = len(kcodes)
+    # Threats as bits: threat k (a level-2 code) is bit k % B of Int64 word k // B (B = _WORD_BITS).
+    # Per species: K, the threats it records that count (not past, unless past threats count), and
+    # H, those it "has" (any code at, below or above k, past timings included). Counting species
+    # per place and threat, and finding who misses a threat, are then sums and ANDs of bits over
+    # the memberships, not joins of every membership with every threat of the species.
+    bits = _WORD_BITS
+    words = range(-(-nk // bits))
+
+    def bit(k: int, w: int) -> int:
+        return 1 << (k % bits) if k // bits == w else 0
+
+    counted_k = [kid[_cut(c, level)] for c in tcodes]
+    has_k = [[k for k, kc in enumerate(kcodes) if related(c, kc, True)] for c in tcodes]
+    if cfg.get("include_past_threats", False):
+        counted = pl.lit(True)
+    else:  # timing through its few distinct values
+        counted = via_distinct(threats, "timing", lambda t: not t.lower().startswith("past"), pl.Boolean).fill_null(True)
+    tmask = threats.select(
+        "aid", _map("code", _ids(tcodes), pl.Int64).alias("ci"), counted.alias("counted")
+    ).filter(pl.col("ci").is_not_null())
+    cols = []
+    for w in words:
+        kb = pl.Series([bit(k, w) for k in counted_k], dtype=pl.Int64)
+        hb = pl.Series([sum(bit(k, w) for k in ks) for ks in has_k], dtype=pl.Int64)
+        cols += [
+            (pl.lit(kb).gather(pl.col("ci")) * pl.col("counted").cast(pl.Int64)).alias(f"K{w}"),
+            pl.lit(hb).gather(pl.col("ci")).alias(f"H{w}"),
+        ]
+    per = tmask.select("aid", *cols).group_by("aid").agg(pl.all().bitwise_or())
+
+    def dense(col: str) -> pl.Series:  # per species (aid indexes ctx.latest), 0 without threats
+        return pl.zeros(n_lat, pl.Int64, eager=True).scatter(per.get_column("aid"), per.get_column(col))
+
+    K = [dense(f"K{w}") for w in words]
+    H = [dense(f"H{w}") for w in words]
+    # places by index gi (their order is the order of g); members with their K bits and name rank
+    ranked_places = places.sort("g").with_row_index("gi").with_columns(pl.col("gi").cast(pl.Int64))
+    gvals = ranked_places.get_column("g")
+    n_places = gvals.len()
+    aid_idx = members.get_column("aid")
+    members = members.select(
+        "aid",
+        gvals.search_sorted(members.get_column("g")).cast(pl.Int64).alias("gi"),
+        *[K[w].gather(aid_idx).alias(f"K{w}") for w in words],
     )
-    tk = counted.select("aid", "k").unique()
-    gk = (pl.col("g") * nk + pl.col("k")).alias("gk")  # one Int64 key per (place, threat)
+    # species per (place, K): counted once per distinct K (many species share one), with their
+    # first names (members come in name order, and a group keeps the order of its rows)
+    kcols = [f"K{w}" for w in words]
+    by_k = (
+        members.with_columns(nr_of.gather(aid_idx).alias("nr"))
+        .group_by("gi", *kcols)
+        .agg(pl.len().cast(pl.Int64).alias("cnt"), pl.col("nr").head(max(max_ex, 1)).alias("ex"))
+    )
+    counts = by_k.group_by("gi").agg(
+        [(pl.col("cnt") * ((pl.col(f"K{k // bits}") & bit(k, k // bits)) != 0)).sum().alias(str(k)) for k in range(nk)]
+    )
     qual = (
-        members.lazy()
-        .join(tk.lazy(), on="aid")
-        .select(gk)
-        .group_by("gk")
-        .agg(pl.len().cast(pl.Int64).alias("c"))
-        .with_columns((pl.col("gk") // nk).alias("g"), (pl.col("gk") % nk).alias("k"))
-        .join(sizes.lazy(), on="g")
+        counts.unpivot(index="gi", variable_name="k", value_name="c")
+        .with_columns(pl.col("k").cast(pl.Int64), pl.col("c").cast(pl.Int64))
+        .filter(pl.col("c") > 0)
+        .join(ranked_places.select("gi", "g"), on="gi")
+        .join(sizes, on="g")
         .with_columns((pl.col("c") / pl.col("n")).alias("share"))
         .filter(pl.col("share") >= share_min)
-        .collect()
+        # r orders the places of a threat: highest share first, then the most species, then g
+        .sort(["share", "n", "g"], descending=[True, True, False])
+        .with_row_index("r")
+        .with_columns(pl.col("r").cast(pl.Int64))
     )
     if qual.height == 0:
         return pl.DataFrame(schema=_NONE)
-    # a species "has" k when it records any code at, below or above k (past timings included)
-    qk = [kcodes[i] for i in qual.get_column("k").unique().to_list()]
-    code_ids = _ids(tcodes)
-    rel = pl.DataFrame(
-        [(code_ids[c], kid[k]) for c in tcodes for k in qk if related(c, k, True)],
-        schema={"ci": pl.Int64, "k": pl.Int64},
-        orient="row",
+    # per place Q: its qualifying threats; a member misses k when Q & ~H has bit k
+    q_bits = [[0] * n_places for _ in words]
+    for gi, k in qual.select("gi", "k").iter_rows():
+        q_bits[k // bits][gi] |= bit(k, k // bits)
+    Q = [pl.Series(q, dtype=pl.Int64) for q in q_bits]
+    full = (1 << bits) - 1
+    gi_idx = members.get_column("gi")
+    miss = members.select(
+        "aid", "gi", *[(Q[w].gather(gi_idx) & (full - H[w].gather(aid_idx))).alias(f"M{w}") for w in words]
+    ).filter(pl.any_horizontal([pl.col(f"M{w}") != 0 for w in words]))
+    r_of = pl.repeat(-1, n_places * nk, dtype=pl.Int64, eager=True).scatter(
+        qual.get_column("gi") * nk + qual.get_column("k"), qual.get_column("r")
     )
-    has = threats.lazy().select("aid", _map("code", code_ids, pl.Int64).alias("ci")).join(rel.lazy(), on="ci").select("aid", "k")
+    triples = pl.concat(
+        [
+            miss.filter((pl.col(f"M{k // bits}") & bit(k, k // bits)) != 0).select("aid", "gi", pl.lit(k, pl.Int64).alias("k"))
+            for k in sorted(set(qual.get_column("k").to_list()))
+        ]
+    )
+    # per (species, threat): its places in the order r, through one sorted Int64 key
+    n_r = qual.height
     best = (
-        members.lazy()
-        .join(qual.lazy().select("g", "k", "n", "c", "share"), on="g")
-        .join(has, on=["aid", "k"], how="anti")
-        .join(places.lazy(), on="g", how="left")
-        .sort(["share", "n", "g"], descending=[True, True, False])
-        .group_by("aid", "k", maintain_order=True)
-        .agg(
-            pl.col("g").first(),
-            pl.col("kind").first(),
-            pl.col("place").first(),
-            pl.col("n").first(),
-            pl.col("c").first(),
-            pl.col("share").first(),
-            pl.len().alias("places_count"),
-            pl.col("place").slice(1, 5).alias("other_places"),
+        triples.select(
+            (
+                (pl.col("aid").cast(pl.Int64) * nk + pl.col("k")) * n_r
+                + r_of.gather(triples.get_column("gi") * nk + triples.get_column("k"))
+            ).alias("key")
         )
-        .collect()
+        .sort("key")
+        .select((pl.col("key") // n_r).alias("ak"), (pl.col("key") % n_r).alias("r"))
+        .group_by("ak", maintain_order=True)
+        .agg(
+            pl.col("r").first().alias("best"),
+            pl.len().alias("places_count"),
+            pl.col("r").slice(1, 5).alias("other_r"),
+        )
+        .select(
+            (pl.col("ak") // nk).cast(pl.UInt32).alias("aid"),
+            (pl.col("ak") % nk).alias("k"),
+            "best",
+            "places_count",
+            "other_r",
+        )
     )
     if best.height == 0:
         return pl.DataFrame(schema=_NONE)
-    wanted = best.select(gk).unique()
-    examples = (
-        members.lazy()
-        .join(wanted.lazy().select((pl.col("gk") // nk).alias("g")).unique(), on="g", how="semi")
-        .join(tk.lazy(), on="aid")
-        .with_columns(gk)
-        .join(wanted.lazy(), on="gk", how="semi")
-        .join(lat.lazy().select("aid", "scientific_name"), on="aid")
-        .group_by("gk")
-        .agg(pl.col("scientific_name").sort().head(max_ex).alias("examples"))
-        .collect()
+    ranked = qual.join(places, on="g", how="left")
+    place_of = ranked.get_column("r"), ranked.get_column("place")
+    best = best.join(
+        ranked.select(pl.col("r").alias("best"), "gi", "g", "kind", "place", "n", "c", "share"), on="best", how="left"
+    ).with_columns(
+        pl.col("other_r").list.eval(pl.element().replace_strict(*place_of, return_dtype=S)).alias("other_places")
     )
+    # examples: the first max_examples names (sorted) of the species in the place with the threat
+    name_of = names.get_column("nr"), names.get_column("scientific_name")
+    examples = (
+        pl.concat(
+            [
+                by_k.filter(
+                    pl.col("gi").is_in(part.get_column("gi").implode())
+                    & ((pl.col(f"K{k // bits}") & bit(k, k // bits)) != 0)
+                ).select("gi", pl.lit(k, pl.Int64).alias("k"), "ex")
+                for (k,), part in best.select("gi", "k").unique().group_by("k")
+            ]
+        )
+        .explode("ex", empty_as_null=False)
+        .group_by("gi", "k")
+        .agg(pl.col("ex").sort().head(max(max_ex, 0)))
+        .select(
+            "gi",
+            "k",
+            pl.col("ex").list.eval(pl.element().replace_strict(*name_of, return_dtype=S)).alias("examples"),
+        )
+    )
+
     kinv = dict(enumerate(kcodes))
     tnames = {i: schemes.name_of("threats", c) or "" for i, c in kinv.items()}
     return (
-        best.with_columns(gk).join(examples, on="gk", how="left")
+        best.join(examples, on=["gi", "k"], how="left")
         .with_columns(
             pl.col("k").replace_strict(kinv, return_dtype=S).alias("threat"),
             pl.col("k").replace_strict(tnames, return_dtype=S).alias("threat_name"),
@@ -657,10 +824,10 @@ def criterion_b_no_ongoing_threat(ctx: Context, cfg: dict) -> pl.DataFrame:
         res = crit.try_parse(text) if crit.is_v31(version, _category_code(category)) else None
         if isinstance(res, crit.Criteria) and res.uses("B"):
             uses_b.append(text)
-    live = ctx.table("threats").filter(pl.col("timing").is_in(["Ongoing", "Future"])).select("aid")
+    t = ctx.table("threats").select("aid", "timing")
+    live = ctx.mark(t.filter(pl.col("timing").is_in(["Ongoing", "Future"])).get_column("aid"))
     return (
-        ctx.latest.filter(pl.col("criteria").is_in(uses_b))
-        .join(live, on="aid", how="anti")
+        ctx.latest.filter(pl.col("criteria").is_in(uses_b) & ~live)
         .select(
             "aid",
             pl.format("listed under {} but no threat is ongoing or future", "criteria").alias("message"),
@@ -725,7 +892,7 @@ def _in_place_rule(ctx: Context, rule_id: str, table: str) -> pl.DataFrame:
     """Rows of ``table`` (research_needed / actions_needed) matched to the InPlace* field the
     in-place crosswalk gives for ``rule_id``, with that field's value (null: not recorded)."""
     cw = ctx.config.in_place_crosswalk.filter(pl.col("rule") == rule_id)
-    rows = ctx.table(table).filter(pl.col("code").is_not_null()).select("aid", "code", "name")
+    rows = ctx.table(table).select("aid", "code", "name").filter(pl.col("code").is_not_null())
     parts = [
         rows.filter(under("code", [prefix])).with_columns(pl.lit(fld).alias("field"))
         for prefix, fld in cw.select("code_prefix", "field").iter_rows()
@@ -802,6 +969,8 @@ def plan_needed_not_in_place(ctx: Context, cfg: dict) -> pl.DataFrame:
 def action_already_in_place(ctx: Context, cfg: dict) -> pl.DataFrame:
     """A conservation action needed whose matching in-place field (in-place crosswalk, e.g. 3.4.x and
     InPlaceSpeciesManagementExSitu, 1.1 and InPlaceLandWaterProtectionInPA) is Yes."""
+    if ctx.in_place.height == 0:  # nothing is in place: no action can already be
+        return pl.DataFrame(schema=_NONE)
     df = _in_place_rule(ctx, "action_already_in_place", "actions_needed").filter(_yes(ctx))
     if df.height == 0:
         return pl.DataFrame(schema=_NONE)
@@ -847,7 +1016,15 @@ def assessment_outdated(ctx: Context, cfg: dict) -> pl.DataFrame:
     return (
         ctx.latest.with_columns(ref.alias("_ref"))
         .filter(pl.col("_ref") < cutoff)
-        .with_columns(((pl.lit(today) - pl.col("_ref")).dt.total_days() / 365.25).floor().cast(pl.Int32).alias("age"))
+        .with_columns(  # whole calendar years (days / 365.25 is a year short on some anniversaries)
+            (
+                pl.lit(today.year, pl.Int32)
+                - pl.col("_ref").dt.year().cast(pl.Int32)
+                - (pl.col("_ref").dt.month().cast(pl.Int32) * 100 + pl.col("_ref").dt.day() > today.month * 100 + today.day).cast(
+                    pl.Int32
+                )
+            ).alias("age")
+        )
         .select(
             "aid",
             pl.format(
@@ -912,14 +1089,20 @@ def decreasing_no_threats(ctx: Context, cfg: dict) -> pl.DataFrame:
 )
 def decreasing_past_threats_only(ctx: Context, cfg: dict) -> pl.DataFrame:
     """Population trend Decreasing while every threat recorded has a past timing."""
-    dec = ctx.latest.filter(pl.col("population_trend") == "Decreasing")
-    t = ctx.table("threats").join(dec.select("aid"), on="aid", how="semi")
-    per = t.group_by("aid").agg(
-        pl.len().alias("n"),
-        pl.col("timing").fill_null("").str.to_lowercase().str.starts_with("past").all().alias("all_past"),
-        pl.format("{} ({})", "code", pl.col("timing").fill_null("no timing")).sort().alias("threats"),
+    t = ctx.table("threats").select("aid", "code", "timing")
+    past = via_distinct(t, "timing", lambda v: v.lower().startswith("past"), pl.Boolean).fill_null(False)
+    recorded = ctx.mark(t.get_column("aid"))
+    current = ctx.mark(t.filter(~past).get_column("aid"))  # some threat not past
+    dec = ctx.latest.filter((pl.col("population_trend") == "Decreasing") & recorded & ~current)
+    per = (
+        t.filter(ctx.mark(dec.get_column("aid")).gather(t.get_column("aid")))
+        .group_by("aid")
+        .agg(
+            pl.len().alias("n"),
+            pl.format("{} ({})", "code", pl.col("timing").fill_null("no timing")).sort().alias("threats"),
+        )
     )
-    return dec.join(per.filter(pl.col("all_past")), on="aid").select(
+    return dec.join(per, on="aid").select(
         "aid",
         pl.format("population decreasing but all {} threats recorded are in the past", "n").alias("message"),
         pl.struct("population_trend", "threats").alias("evidence"),

@@ -74,3 +74,18 @@ def read_redlist(*paths: str | Path, format: str | None = None, progress: Progre
 
             sets.append(read_api_json(ps, progress=progress))
     return AssessmentSet.combine(sets)
+
+
+_LAZY = {
+    "read_download": "assess2plan.io.download",
+    "read_sis_connect": "assess2plan.io.sis_connect",
+    "read_api_json": "assess2plan.io.api_v4",
+}
+
+
+def __getattr__(name: str):  # the readers themselves, imported when first asked for
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'assess2plan.io' has no attribute {name!r}")

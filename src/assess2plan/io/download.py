@@ -23,7 +23,7 @@ import polars as pl
 from assess2plan import schemes
 from assess2plan.errors import InputError
 from assess2plan.io.files import ROW, CsvTable, Member, open_input, read_csv
-from assess2plan.model import AssessmentSet, Issue, Source
+from assess2plan.model import AssessmentSet, Issue, Source, conform
 
 FORMAT = "redlist-download"
 
@@ -817,6 +817,119 @@ def _read_parts(
     return {name: pl.concat(fs, how="diagonal_relaxed") for name, fs in frames.items()}
 
 
+class LazyFiles:
+    """The files of the parts, read when first asked for and dropped when done with.
+
+    ``files[name]`` reads every part's file of that name (in part order) into one frame, as
+    ``_read_parts`` does, and keeps it until ``release(name)``: a reader that builds its tables
+    one file after the other holds one raw file at a time instead of all of them (at full Red List
+    scale the raw frames alone take gigabytes).
+
+    What the set records is as if every file had been read up front, in order: each file's
+    ``SRC`` index and its place among the sources, and the warnings of reading (non-UTF-8 text)
+    before the warnings of building (``finish``); on bad input, ``first_error`` gives the error
+    an up-front read would have raised first.
+    """
+
+    def __init__(
+        self,
+        parts: list[dict[str, Member]],
+        ctx: Context,
+        known: Iterable[str],
+        ignored: Iterable[str],
+        progress: Progress | None,
+        normalise: Callable[[str, pl.DataFrame, str], pl.DataFrame],
+    ) -> None:
+        known = set(known)
+        ignored = set(ignored)
+        self.todo = [
+            (i, m) for i, part in enumerate(parts) for name, m in sorted(part.items()) if name in known
+        ]
+        for part in parts:
+            for name, m in sorted(part.items()):
+                if name not in known and name not in ignored:
+                    ctx.warn(m.display, "not a file this format knows: ignored")
+        if not self.todo:
+            roots = sorted({m.root for part in parts for m in part.values()})
+            raise InputError(
+                ", ".join(roots), f"holds none of the files of this format ({', '.join(sorted(known))})"
+            )
+        self.ctx = ctx
+        self.progress = progress
+        self.normalise = normalise
+        self.base = len(ctx.displays)  # SRC of the first file
+        ctx.displays.extend(m.display for _, m in self.todo)
+        self.issues_at = len(ctx.issues)  # where the warnings of reading go
+        self.sources: list[Source | None] = [None] * len(self.todo)
+        self.read_issues: list[list[Issue]] = [[] for _ in self.todo]
+        self.by_name: dict[str, list[int]] = {}
+        for k, (_, m) in enumerate(self.todo):
+            self.by_name.setdefault(m.name, []).append(k)
+        self.frames: dict[str, pl.DataFrame] = {}
+        self.failed: int | None = None  # the file whose reading raised
+        self.done = 0
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
+
+    def _read(self, k: int) -> pl.DataFrame:
+        part, m = self.todo[k]
+        first = self.sources[k] is None  # (a file asked for again after ``release`` is read again)
+        if self.progress and first:
+            self.progress(f"reading {m.display}", self.done, len(self.todo))
+        self.read_issues[k] = []
+        try:
+            table = read_csv(m, issues=self.read_issues[k])
+            self.sources[k] = Source(
+                path=table.display, format=self.ctx.format, sha256=table.sha256, rows=table.rows
+            )
+            src = self.base + k
+            df = table.df.with_columns(pl.lit(part, pl.Int32).alias(PART), pl.lit(src, pl.Int32).alias(SRC))
+            del table
+            df = self.normalise(m.name, df, m.display)
+        except InputError:
+            self.failed = k
+            raise
+        if first:
+            self.done += 1
+            if self.progress and self.done == len(self.todo):
+                self.progress("reading done", self.done, len(self.todo))
+        return df
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if name not in self.frames:
+            frames = [self._read(k) for k in self.by_name[name]]
+            self.frames[name] = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        return self.frames[name]
+
+    def release(self, name: str) -> None:
+        """Drop the frame of ``name`` (it is read again if asked for again)."""
+        self.frames.pop(name, None)
+
+    def finish(self) -> None:
+        """Read what was never asked for; record sources and reading warnings in file order."""
+        for k, source in enumerate(self.sources):
+            if source is None:
+                self._read(k)
+        self.frames.clear()
+        self.ctx.sources.extend(s for s in self.sources if s is not None)
+        self.ctx.issues[self.issues_at : self.issues_at] = [i for issues in self.read_issues for i in issues]
+
+    def first_error(self, error: InputError) -> InputError:
+        """The error that reading every file up front, then building, would have raised first:
+        a reading error of a file not read yet that comes before the one that failed (or before
+        every file when building failed), else ``error`` itself."""
+        self.frames.clear()
+        end = self.failed if self.failed is not None else len(self.todo)
+        for k in range(end):
+            if self.sources[k] is None:
+                try:
+                    self._read(k)
+                except InputError as exc:
+                    return exc
+        return error
+
+
 def _absent_warnings(
     ctx: Context, parts: list[dict[str, Member]], names: dict[str, str], paths: list[str]
 ) -> None:
@@ -905,12 +1018,47 @@ def read_download(
         raise InputError("(no path)", "give at least one zip or folder")
     ctx = Context(FORMAT)
     parts = find_parts(paths, ctx)
-    raw = _read_parts(parts, ctx, KNOWN_COLUMNS, IGNORED, progress, _normalise_download)
+    # Files are read as the tables are built (parents first, then one child file at a time) and
+    # dropped once their table is built; see ``LazyFiles`` for what stays as if read up front.
+    raw = LazyFiles(parts, ctx, KNOWN_COLUMNS, IGNORED, progress, _normalise_download)
     _absent_warnings(ctx, parts, ABSENT_MEANS, [str(p) for p in paths])
-    return build_set(ctx, raw)
+    try:
+        return build_set(ctx, raw)
+    except InputError as exc:
+        first = raw.first_error(exc)
+        if first is exc:
+            raise
+        raise first from None
 
 
-def build_set(ctx: Context, raw: dict[str, pl.DataFrame]) -> AssessmentSet:
+def compacted(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The frames of ``frames`` (same columns) as one, each column in one chunk; empties the list.
+
+    The set's tables are handed over in one chunk per column, as before (polars copies every
+    column of a frame whose columns are chunked differently at its next select: a store adding a
+    column in one chunk to a table in many would copy the table). A column is made one chunk at
+    a time and its chunks are freed at once (``frames`` held the only references to them), so that
+    the copy costs little more than one column. A column all null is made anew instead (polars
+    holds nulls in next to no memory).
+    """
+    cols = (frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")).get_columns()
+    frames.clear()
+    for i, col in enumerate(cols):
+        if col.len() and col.null_count() == col.len():  # all null (e.g. threats' "virus")
+            cols[i] = pl.repeat(None, col.len(), dtype=col.dtype, eager=True).alias(col.name)
+        elif col.n_chunks() > 1:
+            cols[i] = col.rechunk()
+        del col
+    return pl.DataFrame(cols)
+
+
+def _release(raw: LazyFiles | dict[str, pl.DataFrame], name: str) -> None:
+    if isinstance(raw, LazyFiles):
+        raw.release(name)
+
+
+def build_set(ctx: Context, raw: LazyFiles | dict[str, pl.DataFrame]) -> AssessmentSet:
+    """The canonical tables from the raw frames of a download's files (by file name)."""
     tables: dict[str, pl.DataFrame] = {}
 
     # assessments: assessments.csv first, simple_summary.csv fills what it lacks
@@ -919,8 +1067,12 @@ def build_set(ctx: Context, raw: dict[str, pl.DataFrame]) -> AssessmentSet:
         a = raw["assessments.csv"]
         a_frames.append(_assessment_frame(ctx, a, ASSESSMENT_COLUMNS))
         extra = [c for c in a.columns if c not in ASSESSMENT_COLUMNS and c not in (PART, SRC, ROW)]
+        # what the other_fields step needs of the file once the other steps are done with it
+        a_extra = a.select([PART, SRC, ROW, "assessmentId", "internalTaxonId", *extra]) if extra else None
+        del a
     else:
         extra = []
+        a_extra = None
     if "simple_summary.csv" in raw:
         s = raw["simple_summary.csv"]
         a_frames.append(
@@ -934,7 +1086,9 @@ def build_set(ctx: Context, raw: dict[str, pl.DataFrame]) -> AssessmentSet:
                 },
             )
         )
+        del s
     assessments = merge_first([f.drop([PART, SRC, ROW], strict=False) for f in a_frames], AID)
+    del a_frames
     if assessments.height == 0:
         assessments = pl.DataFrame(schema={AID: pl.Utf8, TID: pl.Utf8})
     tables["assessments"] = assessments
@@ -956,7 +1110,10 @@ def build_set(ctx: Context, raw: dict[str, pl.DataFrame]) -> AssessmentSet:
                 .unique(TID, keep="first", maintain_order=True)
             )
             t_frames.append(t.drop([PART, SRC, ROW]))
+    for name in ("taxonomy.csv", "simple_summary.csv", "assessments.csv"):
+        _release(raw, name)
     taxa = merge_first(t_frames, TID)
+    del t_frames
     if "taxonomic_notes" in taxa.columns and assessments.height:
         assessments = (
             assessments.join(
@@ -971,23 +1128,13 @@ def build_set(ctx: Context, raw: dict[str, pl.DataFrame]) -> AssessmentSet:
         tables["assessments"] = assessments
 
     # classification children
-    occurrence = []
-    for name, spec in CHILD_FILES.items():
-        if name not in raw:
-            continue
-        df = select_mapped(raw[name], {"assessmentId": AID, "internalTaxonId": TID, **spec.columns})
-        df = child_rows(ctx, df, assessments, spec)
-        if spec.table == "occurrence":
-            occurrence.append(df)
-        else:
-            tables[spec.table] = df
-    if occurrence:
-        tables["occurrence"] = pl.concat(occurrence, how="diagonal_relaxed")
+    tables.update(_child_tables(ctx, raw, assessments))
 
     if "credits.csv" in raw:
         df = select_mapped(
             raw["credits.csv"], {"assessmentId": AID, "internalTaxonId": TID, **CREDIT_COLUMNS}
         )
+        _release(raw, "credits.csv")
         df = attach_children(ctx, df, assessments)
         df = parse_int(ctx, df, "order", "order")
         cols = df.columns
@@ -1005,13 +1152,15 @@ def build_set(ctx: Context, raw: dict[str, pl.DataFrame]) -> AssessmentSet:
             clean_id(raw["all_other_fields.csv"].rename({"assessmentId": AID, "internalTaxonId": TID}), AID),
             TID,
         )
+        _release(raw, "all_other_fields.csv")
         df = attach_children(ctx, df, assessments)
         acts, rest = wide_fields(ctx, df, ["scientificName"])
         if acts.height:
             tables["actions_in_place"] = acts
         other.append(rest)
-    if "assessments.csv" in raw and extra:
-        a = clean_id(raw["assessments.csv"].rename({"assessmentId": AID, "internalTaxonId": TID}), AID)
+    if a_extra is not None:
+        a = clean_id(a_extra.rename({"assessmentId": AID, "internalTaxonId": TID}), AID)
+        del a_extra
         a = first_part_per(a, AID)
         _, rest = wide_fields(ctx, a.select([PART, SRC, ROW, AID, TID, *extra]), [])
         other.append(rest)
@@ -1028,6 +1177,7 @@ def build_set(ctx: Context, raw: dict[str, pl.DataFrame]) -> AssessmentSet:
         if name not in raw:
             continue
         df = clean_id(select_mapped(raw[name], mapping), TID)
+        _release(raw, name)
         ctx.fail(
             df.filter(pl.col(TID).is_null()),
             "empty internalTaxonId: every row needs a taxon id",
@@ -1053,9 +1203,74 @@ def build_set(ctx: Context, raw: dict[str, pl.DataFrame]) -> AssessmentSet:
             taxa = pl.concat([taxa, new], how="diagonal_relaxed") if taxa.height else new
     tables["taxa"] = taxa
 
+    if isinstance(raw, LazyFiles):
+        raw.finish()
     return AssessmentSet.from_frames(
         {k: v for k, v in tables.items() if v.height or v.width}, sources=ctx.sources, issues=ctx.issues
     )
+
+
+def _child_table(
+    ctx: Context, raw: LazyFiles | dict[str, pl.DataFrame], name: str, assessments: pl.DataFrame
+) -> pl.DataFrame:
+    """One classification file as its canonical table (its part of the table, for occurrence)."""
+    spec = CHILD_FILES[name]
+    df = select_mapped(raw[name], {"assessmentId": AID, "internalTaxonId": TID, **spec.columns})
+    _release(raw, name)
+    # only the canonical columns are kept (row numbers go now); ``compacted`` makes them one
+    # chunk each afterwards, freeing the old chunks as it goes
+    return conform(spec.table, child_rows(ctx, df, assessments, spec), rechunk=False)
+
+
+def _child_tables(
+    ctx: Context, raw: LazyFiles | dict[str, pl.DataFrame], assessments: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """The tables of the classification files (threats, habitats, occurrence, ...).
+
+    The occurrence files are built first: occurrence, the largest table, is put together from
+    several files (countries, LMEs, FAO areas) in one copy (``compacted``), which costs least
+    while little else is held. What the set records does not depend on that order: the warnings
+    of each file are kept apart and recorded in ``CHILD_FILES`` order, and on bad input the error
+    raised is the one that building in that order raises first.
+    """
+    names = [name for name in CHILD_FILES if name in raw]
+    order = sorted(names, key=lambda name: CHILD_FILES[name].table != "occurrence")
+    last_occurrence = next((n for n in reversed(order) if CHILD_FILES[n].table == "occurrence"), None)
+    warnings: dict[str, list[Issue]] = {}
+    done: set[str] = set()
+
+    def build(name: str) -> pl.DataFrame:
+        issues, ctx.issues = ctx.issues, []
+        try:
+            return _child_table(ctx, raw, name, assessments)
+        finally:
+            warnings[name], ctx.issues = ctx.issues, issues
+            done.add(name)
+
+    tables: dict[str, pl.DataFrame] = {}
+    occurrence: list[pl.DataFrame] = []
+    for name in order:
+        try:
+            pieces = [build(name)]
+        except InputError:
+            for earlier in names[: names.index(name)]:
+                if earlier not in done:
+                    try:
+                        build(earlier)
+                    except InputError as first:
+                        raise first from None
+            raise
+        table = CHILD_FILES[name].table
+        if table == "occurrence":
+            occurrence.extend(pieces)
+            pieces.clear()
+            if name == last_occurrence:
+                tables[table] = compacted(occurrence)
+        else:
+            tables[table] = compacted(pieces)
+    for name in names:
+        ctx.issues.extend(warnings[name])
+    return tables
 
 
 def child_rows(

@@ -24,7 +24,7 @@ import os
 import re
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -251,65 +251,153 @@ def as_member(source: Member | str | Path) -> Member:
 
 
 # -- decoding -----------------------------------------------------------------------------------
-Buffer = bytes | mmap.mmap
+Buffer = bytes | bytearray | memoryview | mmap.mmap
+
+#: Block size for hashing, scanning and counting files and buffers piecewise: a file is read in
+#: blocks (never mapped into memory whole, where its pages would count in the process's RSS) and
+#: a buffer is never copied whole.
+BLOCK = 1 << 24
 
 
 def sha256_bytes(data: Buffer) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def count_byte(data: Buffer, byte: bytes, end: int | None = None, chunk: int = BLOCK) -> int:
+    """How often the single byte ``byte`` occurs in ``data[:end]`` (a buffer or a memory map)."""
+    end = len(data) if end is None else min(end, len(data))
+    if isinstance(data, bytes | bytearray):
+        return data.count(byte, 0, end)
+    return sum(bytes(data[i : min(i + chunk, end)]).count(byte) for i in range(0, end, chunk))
+
+
+def _file_blocks(path: Path, end: int | None = None) -> Iterator[tuple[bytearray, int]]:
+    """A file's bytes (up to ``end``) as (buffer, length) blocks of at most ``BLOCK`` bytes.
+
+    The one buffer is reused: use ``buffer[:length]`` (or ``count``/``find`` with 0, length)
+    before asking for the next block.
+    """
+    with open(path, "rb", buffering=0) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if end is not None:
+            size = min(size, end)
+        buf = bytearray(max(1, min(BLOCK, size)))
+        view = memoryview(buf)
+        left = end
+        while left is None or left > 0:
+            n = fh.readinto(view if left is None or left >= len(buf) else view[:left])
+            if not n:
+                break
+            yield buf, n
+            if left is not None:
+                left -= n
+
+
+def count_file_byte(path: Path, byte: bytes, end: int | None = None) -> int:
+    """How often the single byte ``byte`` occurs in a file (in its first ``end`` bytes)."""
+    return sum(buf.count(byte, 0, n) for buf, n in _file_blocks(path, end))
+
+
 def _line_of(data: Buffer, offset: int) -> int:
-    return bytes(data[:offset]).count(b"\n") + 1
+    return count_byte(data, b"\n", offset) + 1
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _refuse_non_text(data: Buffer, display: str) -> None:
-    if not len(data):
+def _refuse_start(start: bytes, display: str) -> None:
+    """Refuse an empty file and UTF-32 / UTF-16 text, from the first (up to 4) bytes."""
+    if not start:
         raise InputError(display, "empty file (0 bytes): nothing to read")
-    start = bytes(data[:4])
     if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         raise InputError(display, "is UTF-32 text; save it as UTF-8 CSV")
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError(display, "is UTF-16 text (e.g. Excel 'Unicode text'); save it as UTF-8 CSV")
+
+
+def _binary(display: str, nul: int, line: int) -> InputError:
+    return InputError(
+        display,
+        f"holds binary data (a NUL byte at byte {nul:,}, line {line}): "
+        "not a CSV text file (UTF-16 without BOM, a spreadsheet or a damaged file?)",
+    )
+
+
+def _refuse_non_text(data: Buffer, display: str) -> None:
+    _refuse_start(bytes(data[:4]), display)
     nul = data.find(b"\x00")
     if nul >= 0:
-        raise InputError(
-            display,
-            f"holds binary data (a NUL byte at byte {nul:,}, line {_line_of(data, nul)}): "
-            "not a CSV text file (UTF-16 without BOM, a spreadsheet or a damaged file?)",
-        )
+        raise _binary(display, nul, _line_of(data, nul))
+
+
+def _scan_file(path: Path, display: str) -> str:
+    """sha256 of a file, read in blocks; ``InputError`` when it holds a NUL byte (binary data)."""
+    digest = hashlib.sha256()
+    pos, nul = 0, -1
+    try:
+        for buf, n in _file_blocks(path):
+            digest.update(memoryview(buf)[:n])
+            if nul < 0:
+                at = buf.find(b"\x00", 0, n)
+                if at >= 0:
+                    nul = pos + at
+            pos += n
+        if nul >= 0:
+            raise _binary(display, nul, count_file_byte(path, b"\n", nul) + 1)
+    except OSError as exc:
+        raise InputError(display, f"cannot be read: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
+def _first_undecodable(view: memoryview, encoding: str) -> int | None:
+    """Offset of the first byte of ``view`` that ``encoding`` cannot decode (None: all decodes).
+
+    Decodes block by block and throws the text away: no copy of the whole input is made (a
+    ``UnicodeDecodeError`` of a whole-buffer decode carries a copy of all of it).
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    for start in range(0, max(len(view), 1), BLOCK):
+        pending = len(decoder.getstate()[0])
+        block = view[start : start + BLOCK]
+        try:
+            decoder.decode(block, final=start + BLOCK >= len(view))
+        except UnicodeDecodeError as exc:
+            return start - pending + exc.start
+        finally:
+            block.release()
+    return None
 
 
 def decode(data: Buffer, display: str) -> tuple[str, str, Issue | None]:
-    """Bytes -> (text, encoding, warning). UTF-8 (BOM dropped), else cp1252, else latin-1."""
+    """Bytes -> (text, encoding, warning). UTF-8 (BOM dropped), else cp1252, else latin-1.
+
+    Decodes straight from ``data``: no copy of the bytes is made (with or without a BOM), only
+    the text.
+    """
     _refuse_non_text(data, display)
-    data = bytes(data) if not isinstance(data, bytes) else data
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode("utf-8"), "utf-8", None
-    except UnicodeDecodeError as exc:
-        bad = exc.start
-    for enc in ("cp1252", "latin-1"):
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        ctrl = _CONTROL.search(text)
-        if ctrl:
-            raise InputError(
+    skip = len(codecs.BOM_UTF8) if bytes(data[:3]) == codecs.BOM_UTF8 else 0
+    with memoryview(data) as whole, whole[skip:] as view:
+        bad = _first_undecodable(view, "utf-8")
+        if bad is None:
+            return str(view, "utf-8"), "utf-8", None
+        for enc in ("cp1252", "latin-1"):
+            if _first_undecodable(view, enc) is not None:
+                continue
+            text = str(view, enc)
+            ctrl = _CONTROL.search(text)
+            if ctrl:
+                raise InputError(
+                    display,
+                    f"is neither UTF-8 nor Windows/Latin-1 text (control character {ctrl.group()!r} "
+                    f"at line {text.count(chr(10), 0, ctrl.start()) + 1}): save it as UTF-8 CSV",
+                )
+            byte = bytes(view[bad : bad + 1])
+            warning = Issue(
                 display,
-                f"is neither UTF-8 nor Windows/Latin-1 text (control character {ctrl.group()!r} "
-                f"at line {text.count(chr(10), 0, ctrl.start()) + 1}): save it as UTF-8 CSV",
+                f"not UTF-8 (first non-UTF-8 byte {byte!r} at line {_line_of(view, bad)}); "
+                f"read as {enc}: check accented characters, and save the file as UTF-8",
             )
-        warning = Issue(
-            display,
-            f"not UTF-8 (first non-UTF-8 byte {data[bad : bad + 1]!r} at line {_line_of(data, bad)}); "
-            f"read as {enc}: check accented characters, and save the file as UTF-8",
-        )
-        return text, enc, warning
+            return text, enc, warning
     raise InputError(display, "cannot be decoded as UTF-8 or Latin-1 text")  # pragma: no cover
 
 
@@ -397,7 +485,7 @@ def _locate_bad_row(text: str, display: str, ncols: int, cause: str = "") -> Inp
     return InputError(display, f"malformed CSV: {short}" if short else "malformed CSV")
 
 
-def _parse(source: bytes | str) -> pl.DataFrame:
+def _parse(source: Buffer | str) -> pl.DataFrame:
     return pl.read_csv(
         source,
         infer_schema=False,
@@ -410,15 +498,42 @@ def _parse(source: bytes | str) -> pl.DataFrame:
     )
 
 
-def count_commas(data: Buffer, chunk: int = 1 << 26) -> int:
+def count_commas(data: Buffer, chunk: int = BLOCK) -> int:
     """Commas in ``data`` (bytes or a memory map), counted in chunks."""
-    if isinstance(data, bytes):
-        return data.count(b",")
-    return sum(data[i : i + chunk].count(b",") for i in range(0, len(data), chunk))
+    return count_byte(data, b",", chunk=chunk)
+
+
+class _Input:
+    """The bytes of one CSV as the parser needs them: a buffer, or a file on disk that polars
+    reads itself and that is otherwise only read in blocks (never held or mapped whole)."""
+
+    def __init__(self, buffer: Buffer | None = None, path: str | Path | None = None) -> None:
+        self.buffer = buffer
+        self.path = Path(path) if path is not None else None
+
+    def source(self) -> Buffer | str:
+        """What polars reads: the file's path when there is one, else the buffer."""
+        return str(self.path) if self.path is not None else self.buffer  # type: ignore[return-value]
+
+    def head(self, size: int) -> bytes:
+        if self.buffer is not None:
+            return bytes(self.buffer[:size])
+        with open(self.path, "rb") as fh:  # type: ignore[arg-type]
+            return fh.read(size)
+
+    def read(self) -> Buffer:
+        if self.buffer is not None:
+            return self.buffer
+        return self.path.read_bytes()  # type: ignore[union-attr]
+
+    def count(self, byte: bytes) -> int:
+        if self.buffer is not None:
+            return count_byte(self.buffer, byte)
+        return count_file_byte(self.path, byte)  # type: ignore[arg-type]
 
 
 def _field_counts_ok(
-    data: Buffer, df: pl.DataFrame, header_commas: int, commas: int | None = None
+    data: Buffer | _Input, df: pl.DataFrame, header_commas: int, commas: int | None = None
 ) -> tuple[bool, int]:
     """Whether every record had as many fields as the header, checked on totals (fast path);
     also returns the number of blank (all-null) records.
@@ -434,13 +549,17 @@ def _field_counts_ok(
         return True, df[df.columns[0]].null_count() if ncols else 0
     if df[df.columns[-1]].null_count() == 0:
         return True, 0  # a short (padded) or blank record would leave the last column empty
-    raw = (count_commas(data) if commas is None else commas) - header_commas
-    counts = df.select(
-        pl.sum_horizontal(
-            [pl.col(c).str.count_matches(",", literal=True).fill_null(0) for c in df.columns]
-        ).alias("v"),
-        pl.all_horizontal([pl.col(c).is_null() for c in df.columns]).alias("blank"),
-    ).select(pl.col("v").sum().alias("v"), pl.col("blank").sum().alias("b"))
+    src = data if isinstance(data, _Input) else _Input(data)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the file's commas are counted (in blocks) while polars counts those inside the values
+        total = pool.submit(src.count, b",") if commas is None else None
+        counts = df.select(
+            pl.sum_horizontal(
+                [pl.col(c).str.count_matches(",", literal=True).fill_null(0) for c in df.columns]
+            ).alias("v"),
+            pl.all_horizontal([pl.col(c).is_null() for c in df.columns]).alias("blank"),
+        ).select(pl.col("v").sum().alias("v"), pl.col("blank").sum().alias("b"))
+        raw = (total.result() if total is not None else commas) - header_commas  # type: ignore[operator]
     value_commas, blanks = counts.row(0)
     rest = raw - value_commas - (df.height - blanks) * (ncols - 1)
     return rest >= 0 and rest % (ncols - 1) == 0 and rest <= blanks * (ncols - 1), blanks
@@ -459,28 +578,40 @@ def parse_csv_bytes(
     ``commas`` may give the number of commas in ``data`` (counted elsewhere, e.g. in a thread).
     """
     _refuse_non_text(data, display)
+    return _parse_input(_Input(data, path), display, issues, commas)
+
+
+def _header_error(text: str, display: str, cause: Exception) -> InputError:
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    return _locate_bad_row(text, display, len(header), str(cause))
+
+
+def _parse_input(
+    src: _Input, display: str, issues: list[Issue] | None, commas: Callable[[], int] | None = None
+) -> tuple[pl.DataFrame, str]:
+    """Parse one CSV (already checked for UTF-16/32 and binary data) into an all-text frame."""
     encoding = "utf-8"
-    text: str | None = None
     try:
-        df = _parse(path if path is not None else data)
+        df = _parse(src.source())
     except pl.exceptions.NoDataError as exc:
         raise InputError(display, "empty file: no header line") from exc
     except pl.exceptions.PolarsError as exc:
-        text, encoding, warning = decode(data, display)
+        # not UTF-8, or a structural problem: decode the bytes (once, without copying them)
+        text, encoding, warning = decode(src.read(), display)
         if warning is None:  # valid UTF-8: a structural problem
-            header = next(csv.reader(io.StringIO(text, newline="")), [])
-            raise _locate_bad_row(text, display, len(header), str(exc)) from exc
+            raise _header_error(text, display, exc) from exc
         if issues is not None:
             issues.append(warning)
         data = text.encode("utf-8")
+        del text  # only the UTF-8 bytes are kept (polars reads them, the checks below count in them)
+        src = _Input(data)
         try:
             df = _parse(data)
         except pl.exceptions.PolarsError as exc2:
-            header = next(csv.reader(io.StringIO(text, newline="")), [])
-            raise _locate_bad_row(text, display, len(header), str(exc2)) from exc2
+            raise _header_error(data.decode("utf-8"), display, exc2) from exc2
 
     # header: exact names (polars renames duplicates "x_duplicated_0")
-    head_text = bytes(data[:1_048_576]).decode("utf-8", errors="replace").lstrip("\ufeff")
+    head_text = src.head(1_048_576).decode("utf-8", errors="replace").lstrip("\ufeff")
     try:
         header = next(csv.reader(io.StringIO(head_text, newline="")), [])
     except csv.Error:
@@ -501,11 +632,9 @@ def parse_csv_bytes(
         (len(header) - 1) + sum(h.count(",") for h in header) if len(header) == df.width else df.width - 1
     )
 
-    ok, blanks = _field_counts_ok(data, df, header_commas, commas() if commas else None)
+    ok, blanks = _field_counts_ok(src, df, header_commas, commas() if commas else None)
     if not ok:
-        if text is None:
-            text = bytes(data[:]).decode("utf-8")
-        raise _locate_bad_row(text, display, df.width)
+        raise _locate_bad_row(bytes(src.read()).decode("utf-8"), display, df.width)
 
     df = df.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
     if blanks:  # blank lines: all-null rows
@@ -523,35 +652,46 @@ def read_csv(
 
     ``required`` columns must be present (``InputError`` naming the column and the columns found).
     A non-UTF-8 file is read as cp1252/latin-1 and reported in ``issues``.
+
+    A file on disk is parsed by polars from its path; it is hashed and checked for binary data
+    in a thread, reading it in blocks: it is never held in memory (nor memory-mapped) whole next
+    to the frame (only a non-UTF-8 file is, while it is decoded).
     """
     m = as_member(source)
     path = m.local_path
     if path is None:  # zip member
-        df, encoding, digest = _read_buffer(m.read_bytes(), m.display, issues, None)
+        df, encoding, digest = _read_buffer(m.read_bytes(), m.display, issues)
     else:
-        try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise InputError(m.display, f"cannot be read: {exc.strerror or exc}") from exc
-        with fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size == 0:
-                _refuse_non_text(b"", m.display)
-            # a memory map: polars reads the file itself, hashing and counting need no copy
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                df, encoding, digest = _read_buffer(mm, m.display, issues, str(path))
+        df, encoding, digest = _read_file(path, m.display, issues)
     require_columns(df, m.display, required)
     return CsvTable(member=m, df=df, encoding=encoding, sha256=digest, rows=df.height)
 
 
-def _read_buffer(
-    data: Buffer, display: str, issues: list[Issue] | None, path: str | None
-) -> tuple[pl.DataFrame, str, str]:
+def _read_buffer(data: Buffer, display: str, issues: list[Issue] | None) -> tuple[pl.DataFrame, str, str]:
+    _refuse_non_text(data, display)
     # hash in a thread while polars parses (hashlib releases the GIL)
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest_f = pool.submit(sha256_bytes, data)
-        df, encoding = parse_csv_bytes(data, display, issues, None, path)
+        df, encoding = _parse_input(_Input(data), display, issues)
         return df, encoding, digest_f.result()
+
+
+def _read_file(path: Path, display: str, issues: list[Issue] | None) -> tuple[pl.DataFrame, str, str]:
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(4)
+    except OSError as exc:
+        raise InputError(display, f"cannot be read: {exc.strerror or exc}") from exc
+    _refuse_start(start, display)
+    # hash and look for NUL bytes in a thread, reading the file in blocks, while polars parses it
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scan = pool.submit(_scan_file, path, display)
+        try:
+            df, encoding = _parse_input(_Input(path=path), display, issues)
+        except InputError:
+            scan.result()  # binary data is the error to report, as it would have been found first
+            raise
+        return df, encoding, scan.result()
 
 
 def require_columns(df: pl.DataFrame, display: str, required: tuple[str, ...] | list[str]) -> None:

@@ -133,24 +133,22 @@ def _write(pk_rows: Mapping[int, list[dict[str, Any]]], using: str) -> None:
             marks = ", ".join(["%s"] * len(chunk))
             cur.execute(f"DELETE FROM {TABLE} WHERE assessment_id IN ({marks})", list(chunk))
             cur.execute(f"UPDATE store_assessment SET revision = revision + 1 WHERE id IN ({marks})", list(chunk))
-            cur.execute(
-                f"DELETE FROM {sheet_index.FACET_TABLE} WHERE field = %s AND assessment_id IN ({marks})",
-                ["action_needed", *chunk],
-            )
         values = [(pk, r["code"], r.get("name"), r.get("note")) for pk in pks for r in pk_rows[pk]]
         if values:
             cur.executemany(f"INSERT INTO {TABLE} (assessment_id, code, name, note) VALUES (%s, %s, %s, %s)", values)
-        facets = []
-        for pk in pks:
-            codes = {r["code"] for r in pk_rows[pk] if r.get("code")}
-            ancestors = {".".join(c.split(".")[:i]) for c in codes for i in range(1, len(c.split(".")))} - codes
-            facets += [(pk, "action_needed", c, False) for c in sorted(codes)]
-            facets += [(pk, "action_needed", c, True) for c in sorted(ancestors)]
-        if facets:
-            cur.executemany(
-                f"INSERT INTO {sheet_index.FACET_TABLE} (assessment_id, field, value, ancestor) VALUES (%s, %s, %s, %s)",
-                facets,
-            )
+        # the sheet reads actions needed from their table; new codes join the filter vocabulary
+        codes = {r["code"] for pk in pks for r in pk_rows[pk] if r.get("code")}
+        sheet_index.add_values(_Cursor(cur), sorted(("action_needed", c) for c in codes))
+
+
+class _Cursor:
+    """``execute`` on an open cursor (what ``sheet_index.add_values`` needs of a database)."""
+
+    def __init__(self, cur: Any) -> None:
+        self.cur = cur
+
+    def execute(self, sql: str, params: Any = ()) -> None:
+        self.cur.execute(sql, params)
 
 
 def _check_expected(targets: pl.DataFrame, expected: Mapping[str, int] | None) -> None:

@@ -18,7 +18,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from psycopg import pq
 from assess2plan.errors import InputError, StoreError
 from assess2plan.model import ASSESSMENT_CHILDREN, SCHEMA, TABLES, TAXON_CHILDREN, AssessmentSet, conform
 from assess2plan.store import ImportResult
+from assess2plan.web.store import search
 from assess2plan.web.store import sheet as sheet_index
 from assess2plan.web.store.models import MODELS, Dataset, Project, field_name
 
@@ -726,6 +727,7 @@ def import_set(
     user: str | None = None,
     progress: Progress | None = None,
     using: str = "default",
+    index_text: bool = True,
 ) -> ImportResult:
     """Implementation of ``assess2plan.store.import_set`` (see there)."""
     tables = _canonical(aset)
@@ -773,9 +775,13 @@ def import_set(
     try:
         with transaction.atomic(using=using), ThreadPoolExecutor(1, thread_name_prefix="a2p-hash") as pool:
             job = _Import(db, pool, tables, a, hashes, taxa_in, project, fp, aset, user, issues, step)
-            return job.run()
+            result = job.run()
     finally:
         restore()
+    if index_text and not result.unchanged:
+        # after the commit, in batches (see ``search.index_text``): the data are safe whatever happens
+        search.index_text(project, using, progress)
+    return result
 
 
 def _find_dataset(project: str, fp: str, using: str) -> int | None:
@@ -948,6 +954,7 @@ class _Import:
                 db.delete_in(LAYOUTS[child].db_table, LAYOUTS[child].fk, pks)
             db.delete_in(sheet_index.FACET_TABLE, "assessment_id", pks)
             db.delete_in(A.db_table, "id", pks)
+            search.forget(db, pks)
         self._write_taxa(proj.id, t_new, t_changed)
         self._write_children(written.select("assessment_id", "_pk"))
         self._write_taxon_children(proj.id, taxon_pk)
@@ -969,21 +976,24 @@ class _Import:
         a_cols = [c for c in SCHEMA["assessments"] if c != "taxon_id"]
         db_cols = ["id", "project_id", "taxon_id", "dataset_id", "latest", "content_hash", "revision"]
         db_cols += [A.columns[c] for c in a_cols]
-        for part, off in ((a_new, 0), (a_chg, a_new.height)):
-            if part.height == 0:
-                continue
-            w = written.slice(off, part.height)
-            rows = part.select(
-                pl.col("_pk").alias("id"),
-                pl.lit(proj.id, dtype=pl.Int64).alias("project_id"),
-                w["taxon"].alias("taxon_id"),
-                pl.col("_ds").alias("dataset_id"),
-                w["latest"],
-                pl.col("content_hash"),
-                pl.lit(0, dtype=pl.Int32).alias("revision"),
-                *a_cols,
-            )
-            db.insert(A.db_table, db_cols, rows)
+        # PostgreSQL: no CREATE INDEX on a table with pending (deferred) foreign-key checks
+        with db.bulk_indexes(A.db_table, written.height) if not db.pg else nullcontext():
+            for part, off in ((a_new, 0), (a_chg, a_new.height)):
+                if part.height == 0:
+                    continue
+                w = written.slice(off, part.height)
+                rows = part.select(
+                    pl.col("_pk").alias("id"),
+                    pl.lit(proj.id, dtype=pl.Int64).alias("project_id"),
+                    w["taxon"].alias("taxon_id"),
+                    pl.col("_ds").alias("dataset_id"),
+                    w["latest"],
+                    pl.col("content_hash"),
+                    pl.lit(0, dtype=pl.Int32).alias("revision"),
+                    *a_cols,
+                )
+                db.insert(A.db_table, db_cols, rows)
+        search.mark_pending(db, written["_pk"])  # narrative text: indexed after the import (``index_text``)
         self.added["assessments"] = written.height
 
         self.step("latest")

@@ -152,6 +152,11 @@ class Assessment(models.Model):
         indexes = [
             models.Index(fields=["project", "latest"], name="store_assessment_latest"),
             models.Index(fields=["category"], name="store_assessment_category"),
+            # planning-sheet filters, default sort and taxon join without reading the rows (0004)
+            models.Index(
+                fields=["project", "latest", "scientific_name", "category", "scopes", "year_published", "taxon", "assessment_id", "id"],
+                name="store_assessment_sheet",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,7 +193,7 @@ class Threat(_AssessmentChild):
     text = _text()
 
     class Meta:
-        indexes = [models.Index(fields=["code"], name="store_threat_code")]
+        indexes = [models.Index(fields=["code", "assessment"], name="store_threat_code_a")]
 
 
 class ActionNeeded(_AssessmentChild):
@@ -198,7 +203,7 @@ class ActionNeeded(_AssessmentChild):
 
     class Meta:
         verbose_name_plural = "actions needed"
-        indexes = [models.Index(fields=["code"], name="store_actionneeded_code")]
+        indexes = [models.Index(fields=["code", "assessment"], name="store_actionneeded_code_a")]
 
 
 class ActionInPlace(_AssessmentChild):
@@ -219,6 +224,7 @@ class ResearchNeeded(_AssessmentChild):
 
     class Meta:
         verbose_name_plural = "research needed"
+        indexes = [models.Index(fields=["code", "assessment"], name="store_researchneeded_code_a")]
 
 
 class Habitat(_AssessmentChild):
@@ -229,7 +235,7 @@ class Habitat(_AssessmentChild):
     suitability = _text()
 
     class Meta:
-        indexes = [models.Index(fields=["code"], name="store_habitat_code")]
+        indexes = [models.Index(fields=["code", "assessment"], name="store_habitat_code_a")]
 
 
 class Occurrence(_AssessmentChild):
@@ -242,7 +248,7 @@ class Occurrence(_AssessmentChild):
     formerly_bred = _text()
 
     class Meta:
-        indexes = [models.Index(fields=["kind", "code"], name="store_occurrence_kind_code")]
+        indexes = [models.Index(fields=["kind", "code", "assessment"], name="store_occurrence_kind_code_a")]
 
 
 class UseTrade(_AssessmentChild):
@@ -296,8 +302,9 @@ class SheetFacet(models.Model):
     """Planning-sheet index: one coded value of one assessment (derived; rebuilt from the tables).
 
     ``field`` is a sheet filter field (``threat``, ``major_threat``, ``country``, ``lme``,
-    ``action_needed``, ...; see ``assess2plan.sheet.FIELDS``). Coded fields also get a row per
-    ancestor code (``ancestor=True``: 7.2.1 adds 7.2 and 7), so "threat=7.2" is an exact lookup.
+    ``action_needed``, ...; see ``assess2plan.sheet.FIELDS``), ``value`` a code as recorded. A
+    coded filter such as "threat=7.2" looks up 7.2 and every code below it that the store holds
+    (``SheetValue``). ``ancestor`` is kept for stores indexed before version 2 (always false now).
     """
 
     assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
@@ -306,7 +313,48 @@ class SheetFacet(models.Model):
     ancestor = models.BooleanField(default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["field", "value"], name="store_sheetfacet_field_value")]
+        # covering: filters and facet counts read assessment ids from the index alone (0004)
+        indexes = [models.Index(fields=["field", "value", "assessment"], name="store_sheetfacet_lookup")]
+
+
+class SheetValue(models.Model):
+    """Every distinct (field, value) of ``SheetFacet`` ever written (a few thousand rows): expands
+    a coded filter ("threat=7") into the recorded codes below it (7.1.1, 7.2, 7.2.10, ...)."""
+
+    field = models.CharField(max_length=20)
+    value = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["field", "value"], name="store_sheetvalue_unique")]
+
+
+class TsVectorField(models.TextField):
+    """PostgreSQL ``tsvector`` (plain text elsewhere, where the column stays empty)."""
+
+    def db_type(self, connection):  # noqa: ANN001, ANN201
+        return "tsvector" if connection.vendor == "postgresql" else "text"
+
+
+class TextPending(models.Model):
+    """Assessments whose narrative text is not in the full-text index yet.
+
+    An import writes the assessments and lists them here; ``search.index_text`` then indexes them
+    in batches of their own transactions (resumable), and a text search finishes whatever is left
+    first. Tokenising the narrative texts is the costliest part of a Red List-scale import."""
+
+    assessment = models.OneToOneField(
+        Assessment, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+
+
+class AssessmentText(models.Model):
+    """PostgreSQL's full-text index: the ``tsvector`` of an assessment's narrative fields (GIN
+    index ``store_assessmenttext_search``, migration 0004). Unused on SQLite (FTS5 there)."""
+
+    assessment = models.OneToOneField(
+        Assessment, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    search_vector = TsVectorField(null=True)
 
 
 class Edit(models.Model):
@@ -367,3 +415,6 @@ RENAMED: dict[tuple[str, str], str] = {
 def field_name(table: str, column: str) -> str:
     """The model field holding canonical ``column`` of ``table`` (identity except ``RENAMED``)."""
     return RENAMED.get((table, column), column)
+
+
+from .planning_models import *  # noqa: E402,F401,F403

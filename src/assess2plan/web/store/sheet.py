@@ -9,6 +9,7 @@ taxon columns, text through SQLite FTS5 / PostgreSQL full-text search (``search`
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -24,16 +25,30 @@ from assess2plan.sheet import (
     SHEET_COLUMNS,
     Condition,
     SheetQuery,
-    facet_rows,
+    index_rows,
     ordered_lists,
-    sheet_rows,
     sort_columns,
 )
 from assess2plan.web.store import search
 
-#: bump when ``facet_rows`` changes: projects with an older index are re-indexed on next use
-INDEX_VERSION = 1
+#: bump when what ``write_facets`` stores changes: projects with an older index are re-indexed on next use
+INDEX_VERSION = 3
 FACET_TABLE = "store_sheetfacet"
+VALUE_TABLE = "store_sheetvalue"
+#: coded fields read straight from their child table (table, occurrence kind), through the
+#: covering indexes (code, assessment_id) of migration 0006
+CHILD_FIELDS: dict[str, tuple[str, str | None]] = {
+    "threat": ("store_threat", None),
+    "habitat": ("store_habitat", None),
+    "action_needed": ("store_actionneeded", None),
+    "research": ("store_researchneeded", None),
+    "country": ("store_occurrence", "country"),
+    "subnational": ("store_occurrence", "subnational"),
+    "lme": ("store_occurrence", "lme"),
+    "fao": ("store_occurrence", "fao"),
+}
+#: fields whose values are derived (not a code column): stored in ``SheetFacet``
+FACET_FIELDS = tuple(n for n in INDEXED_LISTS if n != "threat_impact" and n not in CHILD_FIELDS)
 
 _SCALAR_SQL = {
     "category": "a.category",
@@ -58,12 +73,65 @@ def write_facets(db: Any, tables: dict[str, pl.DataFrame], a_pk: pl.DataFrame) -
     if a_pk.height == 0:
         return 0
     assessments = tables["assessments"].join(a_pk.select("assessment_id"), on="assessment_id", how="semi")
-    rows = facet_rows(sheet_rows(tables, assessments))
+    rows = index_rows(tables, assessments, FACET_FIELDS)
+    add_values(db, pl.concat([rows.select("field", "value").unique(), _child_values(tables, assessments)]))
     rows = rows.join(a_pk, on="assessment_id", how="inner").select(
         pl.col("_pk").alias("assessment_id"), "field", "value", "ancestor"
     )
     with db.bulk_indexes(FACET_TABLE, rows.height):
         return db.insert(FACET_TABLE, ["assessment_id", "field", "value", "ancestor"], rows, ("field", "value"), ids=True)
+
+
+def _child_values(tables: dict[str, pl.DataFrame], assessments: pl.DataFrame) -> pl.DataFrame:
+    """The distinct (``field``, ``value``) of the coded child tables (``CHILD_FIELDS``)."""
+    sources = {"store_threat": "threats", "store_habitat": "habitats", "store_actionneeded": "actions_needed",
+               "store_researchneeded": "research_needed", "store_occurrence": "occurrence"}
+    ids = assessments.select("assessment_id")
+    parts = []
+    for name, (table, kind) in CHILD_FIELDS.items():
+        df = tables[sources[table]]
+        if kind:
+            df = df.filter(pl.col("kind") == kind)
+        codes = df.join(ids, on="assessment_id", how="semi").select(pl.col("code").alias("value")).drop_nulls().unique()
+        parts.append(codes.select(pl.lit(name).alias("field"), "value"))
+    return pl.concat(parts)
+
+
+def add_values(db: Any, values: pl.DataFrame | list[tuple[str, str]]) -> None:
+    """Record the distinct (``field``, ``value``) pairs of new index rows in ``SheetValue``."""
+    pairs = values.rows() if isinstance(values, pl.DataFrame) else list(values)
+    if not pairs:
+        return
+    conflict = "ON CONFLICT (field, value) DO NOTHING"
+    for chunk in _chunks(pairs, 2000):
+        marks = ", ".join(["(%s, %s)"] * len(chunk))
+        db.execute(
+            f"INSERT INTO {VALUE_TABLE} (field, value) VALUES {marks} {conflict}", [x for pair in chunk for x in pair]
+        )
+
+
+def _expand(query: SheetQuery, using: str) -> SheetQuery:
+    """``query`` with each coded ("tree") value followed by the recorded codes below it
+    ("threat=7.2" -> 7.2, 7.2.1, 7.2.10, ...), read from ``SheetValue``: the index then answers
+    every coded condition with exact lookups."""
+    if not any(FIELDS[c.field].kind == "tree" and not c.none for c in query.conditions):
+        return query
+    out = []
+    with connections[using].cursor() as cur:
+        for c in query.conditions:
+            if FIELDS[c.field].kind != "tree" or c.none:
+                out.append(c)
+                continue
+            values = list(c.values)
+            for v in c.values:
+                # codes are digits and dots: "7.2." <= a code below 7.2 < "7.2/"
+                cur.execute(
+                    f"SELECT value FROM {VALUE_TABLE} WHERE field = %s AND value >= %s AND value < %s",
+                    [c.field, v + ".", v + "/"],
+                )
+                values += [r[0] for r in cur.fetchall()]
+            out.append(replace(c, values=tuple(dict.fromkeys(values))))
+    return replace(query, conditions=out)
 
 
 def ensure_index(project: str, using: str = "default") -> None:
@@ -109,16 +177,66 @@ def _vendor(using: str) -> str:
     return connections[using].vendor
 
 
-def _condition_sql(c: Condition, vendor: str) -> tuple[str, list[Any]]:
+#: sheet columns read from the taxon (``store_taxon t``): only these need the join
+_TAXON_COLUMNS = frozenset(c for c, sql in _SCALAR_SQL.items() if sql.startswith("t."))
+#: SQLite: a coded filter or a text search that matches at most this many rows drives the query
+#: (its assessments are looked up one by one); every other coded filter is then a per-row probe
+#: of the SheetFacet index instead of a list of (up to) every assessment id
+_DRIVER_MAX = 5000
+#: SQLite: a text search is a per-row FTS5 probe (~50 us) below this many driving rows, else a list
+_TEXT_PROBE_MAX = 2000
+_TEXT = -1  # key of the text search in the sizes of ``_estimates``
+
+
+def _needs_taxon(query: SheetQuery) -> bool:
+    """Whether a condition of ``query`` reads a taxon column (else the join is left out)."""
+    return any(FIELDS[c.field].kind not in ("list", "tree") and FIELDS[c.field].column in _TAXON_COLUMNS for c in query.conditions)
+
+
+@dataclass
+class _Plan:
+    """FROM and WHERE of a sheet query: ``driver`` (``""`` or ``"(ids) d CROSS JOIN "``, whose
+    parameters come first in ``params``), the WHERE clause over ``a`` (and ``t``)."""
+
+    driver: str
+    where: str
+    params: list[Any]
+
+    def source(self, taxon: bool) -> str:
+        tables = "store_assessment a JOIN store_taxon t ON t.id = a.taxon_id" if taxon else "store_assessment a"
+        return self.driver + tables
+
+
+def _facet_ids(c: Condition) -> tuple[str, list[Any]]:
+    """SQL selecting the assessment ids (``f.assessment_id``) of a coded condition (its ``none``
+    form: any value), from the field's child table or from SheetFacet."""
+    if c.field in CHILD_FIELDS:
+        table, kind = CHILD_FIELDS[c.field]
+        where, params = ("f.kind = %s AND ", [kind]) if kind else ("", [])
+        if c.none:
+            return f"SELECT f.assessment_id FROM {table} f WHERE {where}f.code IS NOT NULL", params
+        marks = ", ".join(["%s"] * len(c.values))
+        return f"SELECT f.assessment_id FROM {table} f WHERE {where}f.code IN ({marks})", [*params, *c.values]
+    if c.none:
+        return f"SELECT f.assessment_id FROM {FACET_TABLE} f WHERE f.field = %s", [c.field]
+    marks = ", ".join(["%s"] * len(c.values))
+    return f"SELECT f.assessment_id FROM {FACET_TABLE} f WHERE f.field = %s AND f.value IN ({marks})", [c.field, *c.values]
+
+
+def _condition_sql(c: Condition, vendor: str, probe: bool = False) -> tuple[str, list[Any]]:
+    """SQL (and parameters) of one condition on ``a``. Coded conditions read assessment ids from
+    the covering index ``store_sheetfacet_lookup`` (field, value, assessment_id, ancestor): a list
+    of them, or with ``probe`` one index lookup per row (``EXISTS``)."""
     f = FIELDS[c.field]
     neg = c.op == "!="
     if f.kind in ("list", "tree"):
-        if c.none:
-            sql = f"EXISTS (SELECT 1 FROM {FACET_TABLE} f WHERE f.assessment_id = a.id AND f.field = %s)"
-            return (sql if neg else f"NOT {sql}"), [c.field]
-        marks = ", ".join(["%s"] * len(c.values))
-        sql = f"a.id {'NOT ' if neg else ''}IN (SELECT f.assessment_id FROM {FACET_TABLE} f WHERE f.field = %s AND f.value IN ({marks}))"
-        return sql, [c.field, *c.values]
+        ids, params = _facet_ids(c)
+        has = not neg if not c.none else neg  # whether the row must have a matching facet row
+        # PostgreSQL: NOT EXISTS (an anti-join); its NOT IN re-reads the list for every row once
+        # the list outgrows work_mem (minutes for "action_needed=none")
+        if probe or (vendor == "postgresql" and not has):
+            return f"{'' if has else 'NOT '}EXISTS ({ids} AND f.assessment_id = a.id)", params
+        return f"a.id {'' if has else 'NOT '}IN ({ids})", params
     col = _SCALAR_SQL[f.column]
     if c.none:
         return f"{col} IS {'NOT ' if neg else ''}NULL", []
@@ -134,25 +252,81 @@ def _condition_sql(c: Condition, vendor: str) -> tuple[str, list[Any]]:
         hit = "(" + " OR ".join(parts) + ")"
         return (f"NOT COALESCE({hit}, FALSE)" if neg else hit), [v.lower() for v in c.values]
     marks = ", ".join(["%s"] * len(c.values))
-    hit = f"LOWER({col}) IN ({marks})"
+    # SQLite's LOWER() and NOCASE both fold ASCII letters only: the same test, without a new
+    # string per row
+    hit = f"{col} COLLATE NOCASE IN ({marks})" if vendor == "sqlite" else f"LOWER({col}) IN ({marks})"
     return (f"NOT COALESCE({hit}, FALSE)" if neg else hit), [v.lower() for v in c.values]
 
 
-def _where(project_id: int, query: SheetQuery, vendor: str) -> tuple[str, list[Any]]:
+def _estimates(query: SheetQuery, using: str) -> dict[int, int]:
+    """SQLite: how many rows the positive coded conditions (by position) and the text search
+    (``_TEXT``) match, counted up to ``_DRIVER_MAX + 1`` (a few thousand index entries each)."""
+    if _vendor(using) != "sqlite":
+        return {}
+    sizes: dict[int, int] = {}
+    with connections[using].cursor() as cur:
+        for i, c in enumerate(query.conditions):
+            if FIELDS[c.field].kind in ("list", "tree") and c.op == "=" and not c.none:
+                sql, params = _facet_ids(c)
+                cur.execute(f"SELECT COUNT(*) FROM ({sql} LIMIT {_DRIVER_MAX + 1})", params)
+                sizes[i] = int(cur.fetchone()[0])
+        if query.text:
+            sql, params = search.match_sql(query.text, "sqlite", form="ids")
+            cur.execute(f"SELECT COUNT(*) FROM ({sql} LIMIT {_DRIVER_MAX + 1})", params)
+            sizes[_TEXT] = int(cur.fetchone()[0])
+    return sizes
+
+
+def _where(project_id: int, query: SheetQuery, vendor: str, sizes: dict[int, int] | None = None) -> _Plan:
+    """FROM and WHERE of ``query``: the tests on the assessment first (answered from the covering
+    index ``store_assessment_sheet``), then the coded filters, then the full-text search.
+
+    On SQLite with ``sizes`` (``_estimates``), the smallest of the coded filters and text search
+    that match at most ``_DRIVER_MAX`` rows drives the query: SQLite's planner has no statistics
+    to find it, and would otherwise build a list of ids per filter, each up to the whole store."""
+    sizes = sizes or {}
+    small = {k: n for k, n in sizes.items() if n <= _DRIVER_MAX}
+    drive = min(small, key=lambda k: small[k]) if vendor == "sqlite" and small else None
+    driver, params = "", []
     where = ["a.project_id = %s", "a.latest = %s"]
-    params: list[Any] = [project_id, True]
+    wparams: list[Any] = [project_id, True]
+    if drive is not None:
+        if drive == _TEXT:
+            sql, dparams = search.match_sql(query.text or "", vendor, form="ids")
+        else:
+            sql, dparams = _facet_ids(query.conditions[drive])
+            sql = "SELECT DISTINCT " + sql.removeprefix("SELECT ")
+        # CROSS JOIN: SQLite keeps the left table in the outer loop
+        driver = f"({sql}) d CROSS JOIN "
+        params += dparams
+        where.insert(0, "a.id = d.assessment_id")
     if query.scope:
-        where.append("('|' || COALESCE(a.scopes, 'Global') || '|') LIKE %s")
-        params.append(f"%|{query.scope}|%")
-    for c in query.conditions:
+        like = "('|' || COALESCE(a.scopes, 'Global') || '|') LIKE %s"
+        if "\\" in query.scope:  # (PostgreSQL's LIKE escapes with a backslash)
+            where.append(like)
+            wparams.append(f"%|{query.scope}|%")
+        else:  # most rows hold just the one scope: skip building a string per row
+            where.append(f"(a.scopes = %s OR {like})")
+            wparams += [query.scope, f"%|{query.scope}|%"]
+    coded = []
+    for i, c in enumerate(query.conditions):
+        if i == drive:
+            continue
+        if FIELDS[c.field].kind in ("list", "tree"):
+            coded.append(_condition_sql(c, vendor, probe=drive is not None))
+            continue
         sql, p = _condition_sql(c, vendor)
         where.append(sql)
-        params += p
-    if query.text:
-        sql, p = search.match_sql(query.text, vendor, id_column="a.id")
+        wparams += p
+    for sql, p in coded:
         where.append(sql)
-        params += p
-    return " AND ".join(where), params
+        wparams += p
+    if query.text and drive != _TEXT:
+        probe = drive is not None and small[drive] <= _TEXT_PROBE_MAX
+        sql, p = search.match_sql(query.text, vendor, id_column="a.id", form="probe" if probe else "in")
+        where.append(sql)
+        wparams += p
+    return _Plan(driver, " AND ".join(where), params + wparams)
 
 
 def _order_sql(sort: Sequence[str]) -> str:
@@ -179,15 +353,28 @@ def _project_id(project: str, using: str) -> int:
     return pid
 
 
-def matching_ids(project: str, query: SheetQuery, using: str = "default") -> pl.DataFrame:
-    """``_pk``, ``assessment_id``, ``taxon_id`` of the sheet rows matching ``query``, in sheet order."""
+def matching_ids(
+    project: str, query: SheetQuery, using: str = "default", *, limit: int | None = None, offset: int = 0
+) -> pl.DataFrame:
+    """``_pk``, ``assessment_id``, ``taxon_id`` of the sheet rows matching ``query``, in sheet order
+    (``limit`` rows from ``offset``; all by default)."""
     ensure_index(project, using)
+    if query.text:
+        search.ensure_text_index(project, using)
+    query = _expand(query, using)
     vendor = _vendor(using)
-    where, params = _where(_project_id(project, using), query, vendor)
+    plan = _where(_project_id(project, using), query, vendor, _estimates(query, using))
+    params = list(plan.params)
     sql = (
-        "SELECT a.id, a.assessment_id, t.taxon_id FROM store_assessment a JOIN store_taxon t ON t.id = a.taxon_id "
-        f"WHERE {where} ORDER BY {_order_sql(query.sort)}"
+        f"SELECT a.id, a.assessment_id, t.taxon_id FROM {plan.source(True)} "
+        f"WHERE {plan.where} ORDER BY {_order_sql(query.sort)}"
     )
+    if limit is not None:
+        sql += " LIMIT %s OFFSET %s"
+        params += [max(int(limit), 0), max(int(offset), 0)]
+    elif offset:
+        sql += (" LIMIT -1" if vendor == "sqlite" else "") + " OFFSET %s"
+        params.append(max(int(offset), 0))
     with connections[using].cursor() as cur:
         cur.execute(sql, params)
         rows = cur.fetchall()
@@ -199,9 +386,12 @@ def matching_ids(project: str, query: SheetQuery, using: str = "default") -> pl.
 def count(project: str, query: SheetQuery, using: str = "default") -> int:
     """Number of sheet rows matching ``query``."""
     ensure_index(project, using)
-    where, params = _where(_project_id(project, using), query, _vendor(using))
+    if query.text:
+        search.ensure_text_index(project, using)
+    query = _expand(query, using)
+    plan = _where(_project_id(project, using), query, _vendor(using), _estimates(query, using))
     with connections[using].cursor() as cur:
-        cur.execute(f"SELECT COUNT(*) FROM store_assessment a JOIN store_taxon t ON t.id = a.taxon_id WHERE {where}", params)
+        cur.execute(f"SELECT COUNT(*) FROM {plan.source(_needs_taxon(query))} WHERE {plan.where}", plan.params)
         return int(cur.fetchone()[0])
 
 
@@ -214,9 +404,7 @@ def sheet_page(
     project: str, query: SheetQuery, *, limit: int | None = None, offset: int = 0, using: str = "default"
 ) -> pl.DataFrame:
     """The sheet rows matching ``query`` (columns ``SHEET_COLUMNS``), in order, ``limit`` from ``offset``."""
-    ids = matching_ids(project, query, using)
-    ids = ids.slice(offset, limit) if limit is not None else ids.slice(offset)
-    return sheet_for_ids(ids, using)
+    return sheet_for_ids(matching_ids(project, query, using, limit=limit, offset=offset), using)
 
 
 def _select(col: str) -> str:
@@ -233,7 +421,7 @@ def sheet_for_ids(ids: pl.DataFrame, using: str = "default") -> pl.DataFrame:
     scalar_cols = [c for c, t in SHEET_COLUMNS.items() if not isinstance(t, pl.List) and c not in ("taxon_id", "assessment_id")]
     schema = {"_pk": pl.Int64, **{c: SHEET_COLUMNS[c] for c in scalar_cols}}
     facets_schema = {"_pk": pl.Int64, "field": pl.Utf8, "value": pl.Utf8}
-    scalars, facets = [], []
+    scalars, facets, threats = [], [], []
     pks = ids["_pk"].to_list()
     with connections[using].cursor() as cur:
         for chunk in _chunks(pks):
@@ -245,10 +433,24 @@ def sheet_for_ids(ids: pl.DataFrame, using: str = "default") -> pl.DataFrame:
             )
             scalars += cur.fetchall()
             cur.execute(
-                f"SELECT assessment_id, field, value FROM {FACET_TABLE} WHERE ancestor = %s AND assessment_id IN ({marks})",
-                [False, *chunk],
+                f"SELECT assessment_id, field, value FROM {FACET_TABLE} WHERE assessment_id IN ({marks})",
+                list(chunk),
             )
             facets += cur.fetchall()
+            for name, (table, kind) in CHILD_FIELDS.items():
+                where, params = ("kind = %s AND ", [kind]) if kind else ("", [])
+                cur.execute(
+                    f"SELECT DISTINCT assessment_id, code FROM {table} WHERE {where}code IS NOT NULL "
+                    f"AND assessment_id IN ({marks})",
+                    [*params, *chunk],
+                )
+                facets += [(pk, name, code) for pk, code in cur.fetchall()]
+            cur.execute(
+                f"SELECT assessment_id, code, impact FROM store_threat WHERE assessment_id IN ({marks}) "
+                "AND code IS NOT NULL ORDER BY assessment_id, id",
+                list(chunk),
+            )
+            threats += cur.fetchall()
     raw_schema = {k: (pl.Utf8 if v == pl.Date else pl.Int32 if v == pl.Boolean else v) for k, v in schema.items()}
     s = pl.DataFrame(scalars, schema=raw_schema, orient="row")
     s = s.with_columns(
@@ -256,6 +458,12 @@ def sheet_for_ids(ids: pl.DataFrame, using: str = "default") -> pl.DataFrame:
         pl.col("possibly_extinct").cast(pl.Boolean),
     )
     f = pl.DataFrame(facets, schema=facets_schema, orient="row")
+    # "code: impact" per threat, the first row of a code (as ``assess2plan.sheet.sheet_rows``)
+    th = pl.DataFrame(threats, schema={"_pk": pl.Int64, "code": pl.Utf8, "impact": pl.Utf8}, orient="row")
+    th = th.unique(["_pk", "code"], keep="first", maintain_order=True).select(
+        "_pk", pl.lit("threat_impact").alias("field"), (pl.col("code") + ": " + pl.col("impact").fill_null("Unknown")).alias("value")
+    )
+    f = pl.concat([f, th])
     lists = f.sort(["_pk", "field", "value"]).group_by("_pk", "field").agg(pl.col("value"))
     out = ids.join(s, on="_pk", how="left", maintain_order="left")
     for name, col in INDEXED_LISTS.items():
@@ -273,26 +481,40 @@ def facets(
     from assess2plan.sheet import ALIASES
 
     ensure_index(project, using)
+    if query.text:
+        search.ensure_text_index(project, using)
+    query = _expand(query, using)
     vendor = _vendor(using)
-    where, params = _where(_project_id(project, using), query, vendor)
-    matched = f"SELECT a.id FROM store_assessment a JOIN store_taxon t ON t.id = a.taxon_id WHERE {where}"
+    plan = _where(_project_id(project, using), query, vendor, _estimates(query, using))
+    where, params = plan.where, plan.params
+    taxon = _needs_taxon(query)
+    matched = f"SELECT a.id FROM {plan.source(taxon)} WHERE {where}"
     names = [ALIASES.get(f, f) for f in (fields or [n for n, f in FIELDS.items() if f.facet])]
+    for name in names:
+        if name not in FIELDS:
+            raise A2PError(f"unknown facet {name!r}; fields: {', '.join(FIELDS)}")
     out = []
     with connections[using].cursor() as cur:
         for name in names:
-            if name not in FIELDS:
-                raise A2PError(f"unknown facet {name!r}; fields: {', '.join(FIELDS)}")
             f = FIELDS[name]
-            if f.kind in ("list", "tree"):
+            if name in CHILD_FIELDS:
+                table, kind = CHILD_FIELDS[name]
+                where_kind, kparams = ("f.kind = %s AND ", [kind]) if kind else ("", [])
+                cur.execute(
+                    f"SELECT f.code, COUNT(DISTINCT f.assessment_id) FROM {table} f "
+                    f"WHERE {where_kind}f.code IS NOT NULL AND f.assessment_id IN ({matched}) GROUP BY f.code",
+                    [*kparams, *params],
+                )
+            elif f.kind in ("list", "tree"):
                 cur.execute(
                     f"SELECT f.value, COUNT(DISTINCT f.assessment_id) FROM {FACET_TABLE} f "
-                    f"WHERE f.field = %s AND f.ancestor = %s AND f.assessment_id IN ({matched}) GROUP BY f.value",
-                    [name, False, *params],
+                    f"WHERE f.field = %s AND f.assessment_id IN ({matched}) GROUP BY f.value",
+                    [name, *params],
                 )
             else:
                 col = _SCALAR_SQL[f.column]
                 cur.execute(
-                    f"SELECT CAST({col} AS TEXT), COUNT(*) FROM store_assessment a JOIN store_taxon t ON t.id = a.taxon_id "
+                    f"SELECT CAST({col} AS TEXT), COUNT(*) FROM {plan.source(taxon or col.startswith('t.'))} "
                     f"WHERE {where} AND {col} IS NOT NULL GROUP BY {col}",
                     params,
                 )
