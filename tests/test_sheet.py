@@ -366,6 +366,7 @@ def test_text_index_after_the_import_is_resumable_and_lazy(alias, monkeypatch):
     assert search.pending("lazy", alias) == 7
     # an interrupted indexing run keeps the batches it committed
     monkeypatch.setattr(search, "BATCH", 3)
+    monkeypatch.setattr(search, "WORKERS", 1)
     calls = []
 
     def stop_after_first(stage, done, total):
@@ -379,6 +380,22 @@ def test_text_index_after_the_import_is_resumable_and_lazy(alias, monkeypatch):
     assert store.sheet_count("lazy", parse_query([], text="reef"), using=alias) == 7
     assert search.pending("lazy", alias) == 0
     assert store.index_text("lazy", using=alias) == 0
+    _fts_integrity(alias)
+
+
+def test_text_index_in_two_sessions(alias, monkeypatch):
+    """PostgreSQL indexes with two sessions sharing the batches (SKIP LOCKED); SQLite with one."""
+    from assess2plan.web.store import search
+
+    rows = [assessment(f"a{i}", f"t{i}", rationale=f"word{i} lagoon") for i in range(23)]
+    store.import_set(make_set(rows), project="two", using=alias, index_text=False)
+    monkeypatch.setattr(search, "BATCH", 2)
+    seen = []
+    assert store.index_text("two", progress=lambda s, d, t: seen.append(d), using=alias) == 23
+    assert seen[-1] == 23 and seen == sorted(seen)
+    assert search.pending("two", alias) == 0
+    assert store.sheet_count("two", parse_query([], text="lagoon"), using=alias) == 23
+    assert store.sheet_count("two", parse_query([], text="word17"), using=alias) == 1
     _fts_integrity(alias)
 
 

@@ -306,6 +306,24 @@ def site_link(
     )
 
 
+@site_app.command("link-points")
+def site_link_points(
+    site: Annotated[str, typer.Argument(help="Site id or name (it needs a geometry).")],
+    points: Annotated[Path, typer.Argument(help="Occurrence points CSV (taxon, latitude, longitude columns).")],
+    buffer_km: Annotated[float, typer.Option(help="Also points within this many km (point sites need one).")] = 0.0,
+    project: ProjectOpt = "default",
+    user: UserOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Link the project's species that have occurrence points in the site (source "points")."""
+    store = _open(database, project)
+    r = store.link_species_from_points(project, site, points, buffer_km=buffer_km, user=user or _whoami())
+    _say(f"Linked {len(r['linked'])} species to {site} ({len(r['already'])} already linked).")
+    if r["unmatched"]:
+        shown = ", ".join(r["unmatched"][:10]) + (f" and {len(r['unmatched']) - 10} more" if len(r["unmatched"]) > 10 else "")
+        _say(f"{len(r['unmatched'])} species with points in the site are not in project {project!r}: {shown}")
+
+
 @site_app.command("unlink")
 def site_unlink(
     site: Annotated[str, typer.Argument(help="Site id or name.")],

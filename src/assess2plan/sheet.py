@@ -517,25 +517,41 @@ def index_rows(
             .select("assessment_id", pl.lit(name).alias("field"), "value")
         )
 
-    def child(table: str) -> pl.DataFrame:
-        return tables[table].join(ids, on="assessment_id", how="semi")
+    def child(table: str, keep: pl.Expr | None = None) -> pl.DataFrame:
+        # filter first, then keep the rows of these assessments (no copy of a whole table)
+        lf = tables[table].lazy()
+        if keep is not None:
+            lf = lf.filter(keep)
+        return lf.join(ids.lazy(), on="assessment_id", how="semi").collect()
 
-    systems = assessments.select("assessment_id", pl.col("systems").str.split("|")).explode("systems", empty_as_null=True)
-    add(systems, "system", "systems")
-    occ = child("occurrence")
+    def want(*names: str) -> bool:
+        return wanted is None or any(n in wanted for n in names)
+
+    if want("system"):
+        systems = assessments.select("assessment_id", pl.col("systems").str.split("|")).explode(
+            "systems", empty_as_null=True
+        )
+        add(systems, "system", "systems")
     for kind in _OCCURRENCE_COLUMNS:
-        add(occ.filter(pl.col("kind") == kind).with_columns(pl.col("code").str.to_uppercase()), kind)
-    th = child("threats")
-    add(child("habitats"), "habitat")
-    add(th, "threat")
-    add(th.filter(pl.col("impact").is_in(list(MAJOR_IMPACTS))), "major_threat")
-    add(child("actions_needed"), "action_needed")
-    ip = child("actions_in_place")
-    ip = ip.with_columns(pl.col("field").str.split(".").list.first().str.strip_chars().alias("field")).filter(
-        pl.col("value").str.strip_chars().str.to_lowercase().is_in(list(TRUE_VALUES))
-    )
-    add(ip, "action_in_place", "field")
-    add(child("research_needed"), "research")
+        if want(kind):
+            occ = child("occurrence", pl.col("kind") == kind).select("assessment_id", pl.col("code").str.to_uppercase())
+            add(occ, kind)
+    if want("habitat"):
+        add(child("habitats").select("assessment_id", "code"), "habitat")
+    if want("threat"):
+        add(child("threats").select("assessment_id", "code"), "threat")
+    if want("major_threat"):
+        add(child("threats", pl.col("impact").is_in(list(MAJOR_IMPACTS))).select("assessment_id", "code"), "major_threat")
+    if want("action_needed"):
+        add(child("actions_needed").select("assessment_id", "code"), "action_needed")
+    if want("action_in_place"):
+        yes = pl.col("value").str.strip_chars().str.to_lowercase().is_in(list(TRUE_VALUES))
+        ip = child("actions_in_place", yes).select(
+            "assessment_id", pl.col("field").str.split(".").list.first().str.strip_chars().alias("field")
+        )
+        add(ip, "action_in_place", "field")
+    if want("research"):
+        add(child("research_needed").select("assessment_id", "code"), "research")
     if not parts:
         return pl.DataFrame(schema={"assessment_id": pl.Utf8, "field": pl.Utf8, "value": pl.Utf8, "ancestor": pl.Boolean})
     return pl.concat(parts).with_columns(pl.lit(False).alias("ancestor"))

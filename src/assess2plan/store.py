@@ -468,6 +468,11 @@ def link_species(project: str, site: str, taxa=None, **kwargs) -> dict:  # noqa:
     return _planning_call("link_species", project, (site, taxa), kwargs)
 
 
+def link_species_from_points(project: str, site: str, path, **kwargs) -> dict:  # noqa: ANN001
+    """Link the species with occurrence points in a site (see web.store.planning)."""
+    return _planning_call("link_species_from_points", project, (site, path), kwargs)
+
+
 def import_site_links(project: str, path, **kwargs) -> dict:  # noqa: ANN001
     """Link species to sites from a CSV file (site_id + taxon_id / internalTaxonId / scientific_name)."""
     return _planning_call("import_site_links", project, (path,), kwargs)

@@ -18,7 +18,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,10 @@ _SEP_COL, _SEP_ROW, _SEP_TABLE = "\x1f", "\x1e", "\x1d"
 # ---------------------------------------------------------------------------------------------
 # table layout
 # ---------------------------------------------------------------------------------------------
+#: a write of at least this many rows that at least doubles a table drops and rebuilds its indexes
+BULK_MIN_ROWS = 100_000
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where a canonical table lives: database table and canonical column -> database column."""
@@ -57,8 +61,9 @@ class Layout:
     db_table: str
     columns: dict[str, str]  # canonical column -> db column (only the columns stored as such)
     fk: str | None  # db column of the FK to the parent (assessment or taxon pk)
-    #: canonical columns of the table's filter index (e.g. occurrence: kind, code) and its name.
-    #: Child rows of a large import are written in this order: the index then grows at its end.
+    #: canonical columns of the table's filter index (e.g. occurrence: kind, code, ``_pk`` for the
+    #: parent's key) and its name. Child rows of a large import are written in this order: the
+    #: index then grows at its end.
     order: tuple[str, ...] = ()
     order_index: str | None = None
 
@@ -81,6 +86,8 @@ def _layout(table: str) -> Layout:
     order_index = None
     if fk is not None:
         by_field = {field_name(table, c): c for c in cols}
+        # the parent's key ends the covering filter indexes (code, assessment): rows carry it as _pk
+        by_field["assessment" if table in ASSESSMENT_CHILDREN else "taxon"] = "_pk"
         for idx in meta.indexes:
             if idx.fields and all(f in by_field for f in idx.fields):
                 order, order_index = tuple(by_field[f] for f in idx.fields), idx.name
@@ -285,7 +292,8 @@ class _DB:
                 columns = ["id", *columns]
             self._pg_copy(db_table, columns, df, self._batches(df, order, first))
         else:
-            self._sqlite_insert(db_table, df.rename(dict(zip(df.columns, columns, strict=True))), order)
+            names = dict(zip(df.columns, columns, strict=True))
+            self._sqlite_insert(db_table, df.rename(names), [names.get(c, c) for c in order], tail=order[-1:] == ("_pk",))
         return df.height
 
     def _pg_reserve(self, db_table: str, n: int) -> int:
@@ -319,7 +327,7 @@ class _DB:
                 batch = batch.select(ids.alias("__id"), pl.all())
             yield batch
 
-    def _sqlite_insert(self, db_table: str, df: pl.DataFrame, order: Sequence[str]) -> None:
+    def _sqlite_insert(self, db_table: str, df: pl.DataFrame, order: Sequence[str], tail: bool = False) -> None:
         """INSERT ``df`` (columns named as in the database) into SQLite.
 
         Python's sqlite3 module costs about half a microsecond per bound value, binding None costs
@@ -329,7 +337,9 @@ class _DB:
         same null columns and ``order`` values names only its non-null columns, and a column that
         holds one value throughout the run is written as a literal (for occurrence rows: the kind,
         code and name). Short runs go in together, per null pattern; rows of rare null patterns go
-        in with a sentinel that SQL turns back into NULL.
+        in with a sentinel that SQL turns back into NULL. With ``tail`` the last ``order`` column
+        (the parent's key, which ends the covering filter indexes) orders the rows within a run
+        without splitting runs.
         """
         nullable = [c for c in df.columns if df[c].null_count()]
         if df.estimated_size() / df.height > 1024:
@@ -340,7 +350,7 @@ class _DB:
                     db_table, part, {c: part.schema[c] for c in nullable if part[c].null_count()}
                 )
             return
-        keys: list[pl.Series] = [_sort_key(df[c]) for c in order]
+        keys: list[pl.Series] = [_sort_key(df[c]) for c in (order[:-1] if tail else order)]
         mask = pl.repeat(0, df.height, dtype=pl.Int64, eager=True)
         if nullable:
             mask = df.select(
@@ -353,7 +363,7 @@ class _DB:
             for start in range(0, df.height, self._step(df)):
                 self._sqlite_rows(db_table, df.slice(start, self._step(df)), {})
             return
-        idx = _arg_sort(keys)
+        idx = _arg_sort([*keys, df[order[-1]]] if tail else keys)
         frame = pl.DataFrame([k.alias(f"k{i}") for i, k in enumerate(keys)])[idx]
         run = frame.select(
             pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in frame.columns])
@@ -467,7 +477,7 @@ class _DB:
         row by row, but rebuilding it over a large existing table for a small import is not.
         Happens inside the import's transaction, so a failure leaves the indexes as they were.
         """
-        if new_rows < 100_000:
+        if new_rows < BULK_MIN_ROWS:
             yield
             return
         existing = self.fetchall(f"SELECT COALESCE(MAX(id), 0) - COALESCE(MIN(id), 0) FROM {_q(db_table)}")[
@@ -494,8 +504,13 @@ class _DB:
         yield
         if self.pg and indexes:
             self.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            # the deferred foreign-key checks of the new rows now (not at the commit):
+            # PostgreSQL builds no index on a table with pending trigger events
+            self.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for _, ddl in indexes:
             self.execute(ddl)
+        if self.pg and indexes:
+            self.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def delete_in(self, db_table: str, column: str, ids: Sequence[int]) -> int:
         """DELETE the rows of ``db_table`` whose ``column`` is in ``ids``."""
@@ -976,8 +991,7 @@ class _Import:
         a_cols = [c for c in SCHEMA["assessments"] if c != "taxon_id"]
         db_cols = ["id", "project_id", "taxon_id", "dataset_id", "latest", "content_hash", "revision"]
         db_cols += [A.columns[c] for c in a_cols]
-        # PostgreSQL: no CREATE INDEX on a table with pending (deferred) foreign-key checks
-        with db.bulk_indexes(A.db_table, written.height) if not db.pg else nullcontext():
+        with db.bulk_indexes(A.db_table, written.height):
             for part, off in ((a_new, 0), (a_chg, a_new.height)):
                 if part.height == 0:
                     continue

@@ -974,6 +974,54 @@ def link_species(
         return {"linked": new, "already": [t for t in wanted if t in have]}
 
 
+def link_species_from_points(
+    project: str,
+    site: str,
+    path: str | Path,
+    *,
+    buffer_km: float = 0.0,
+    user: str | None = None,
+    using: str = "default",
+) -> dict[str, Any]:
+    """Link to a site every species of the project with occurrence points in it (a points CSV, see
+    ``assess2plan.spatial.points``): inside the site's polygon, or within ``buffer_km`` of a point
+    site. Source "points", note "N points". Species of the file that are not in the project are
+    returned as ``unmatched`` (names); a site without geometry is refused.
+    Returns ``{"linked": [...], "already": [...], "unmatched": [...], "points": {taxon_id: n}}``."""
+    from assess2plan.spatial.points import points_in_site, read_points
+    from assess2plan.web.store.models import Assessment, Taxon
+
+    proj = _project(project, using)
+    s = _get_site(proj, site, using)
+    if not s.geometry:
+        raise A2PError(f"site {s.site_id!r} has no geometry: add one (a2p site add ... --geojson/--wkt/--lat --lon)")
+    found = points_in_site(read_points(path), s.geometry, buffer_km=buffer_km)
+    names = {n.lower(): n for n in found["scientific_name"].to_list()}
+    tids: dict[str, set[str]] = {}
+    for chunk in _chunks(list(names)):
+        for model, column in ((Taxon, "taxon_id"), (Assessment, "taxon__taxon_id")):
+            rows = (
+                model.objects.using(using)
+                .filter(project=proj)
+                .annotate(_lname=Lower("scientific_name"))
+                .filter(_lname__in=chunk)
+                .values_list("_lname", column)
+            )
+            for lname, tid in rows:
+                tids.setdefault(lname, set()).add(tid)
+    counts = dict(zip((n.lower() for n in found["scientific_name"]), found["points"].to_list(), strict=True))
+    matched = {next(iter(t)): counts[n] for n, t in tids.items() if len(t) == 1}
+    unmatched = sorted(names[n] for n in names if len(tids.get(n, ())) != 1)
+    out: dict[str, Any] = {"linked": [], "already": []}
+    for tid, n in sorted(matched.items()):
+        r = link_species(project, s.site_id, [tid], source="points", note=f"{n} points", user=user, using=using)
+        out["linked"] += r["linked"]
+        out["already"] += r["already"]
+    out["unmatched"] = unmatched
+    out["points"] = matched
+    return out
+
+
 def import_site_links(
     project: str, path: str | Path, *, source: str = "import", user: str | None = None, using: str = "default"
 ) -> dict[str, int]:

@@ -51,6 +51,8 @@ PENDING_TABLE = "store_textpending"
 PG_TABLE = "store_assessmenttext"
 #: assessments indexed per transaction by ``index_text``
 BATCH = 5000
+#: PostgreSQL sessions indexing at once (the server tokenises: one core each)
+WORKERS = 2
 
 
 def sqlite_triggers() -> list[str]:
@@ -114,44 +116,72 @@ def index_text(
     total = pending(project, using)
     if not total:
         return 0
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     db = _DB(using)
     cols = ", ".join(NARRATIVE_FIELDS)
     done = 0
+    lock_progress = threading.Lock()
     big = db.pg and total >= 100_000 and total * 2 >= _count(using, PG_TABLE)
     if big:  # a first import of a large set: build the GIN index once, after the rows
         db.execute("DROP INDEX IF EXISTS store_assessmenttext_search")
+
+    stop = threading.Event()
+
+    def work(own_connection: bool) -> None:
+        nonlocal done
+        wdb = _DB(using)
+        try:
+            while not stop.is_set():
+                with transaction.atomic(using=using):
+                    lock = " FOR UPDATE OF p SKIP LOCKED" if wdb.pg else ""
+                    ids = [
+                        r[0]
+                        for r in wdb.fetchall(
+                            f"SELECT p.assessment_id FROM {PENDING_TABLE} p JOIN store_assessment a ON a.id = p.assessment_id "
+                            f"JOIN store_project pr ON pr.id = a.project_id WHERE pr.slug = %s "
+                            f"ORDER BY p.assessment_id LIMIT {BATCH}{lock}",
+                            [project],
+                        )
+                    ]
+                    if not ids:
+                        return
+                    marks = ", ".join(["%s"] * len(ids))
+                    if wdb.pg:
+                        wdb.execute(
+                            f"INSERT INTO {PG_TABLE} (assessment_id, search_vector) SELECT id, {pg_document()} "
+                            f"FROM store_assessment WHERE id IN ({marks}) ON CONFLICT (assessment_id) DO UPDATE "
+                            "SET search_vector = EXCLUDED.search_vector",
+                            ids,
+                        )
+                    else:
+                        wdb.execute(
+                            f"INSERT INTO {FTS_TABLE}(rowid, {cols}) SELECT id, {cols} FROM store_assessment WHERE id IN ({marks})",
+                            ids,
+                        )
+                    wdb.execute(f"DELETE FROM {PENDING_TABLE} WHERE assessment_id IN ({marks})", ids)
+                with lock_progress:
+                    done += len(ids)
+                    if progress is not None:
+                        progress("indexing text for search", min(done, total), total)
+        except BaseException:
+            stop.set()  # the other session stops after its batch
+            raise
+        finally:
+            if own_connection:
+                connections[using].close()
+
     try:
-        while True:
-            with transaction.atomic(using=using):
-                lock = " FOR UPDATE OF p SKIP LOCKED" if db.pg else ""
-                ids = [
-                    r[0]
-                    for r in db.fetchall(
-                        f"SELECT p.assessment_id FROM {PENDING_TABLE} p JOIN store_assessment a ON a.id = p.assessment_id "
-                        f"JOIN store_project pr ON pr.id = a.project_id WHERE pr.slug = %s "
-                        f"ORDER BY p.assessment_id LIMIT {BATCH}{lock}",
-                        [project],
-                    )
-                ]
-                if not ids:
-                    break
-                marks = ", ".join(["%s"] * len(ids))
-                if db.pg:
-                    db.execute(
-                        f"INSERT INTO {PG_TABLE} (assessment_id, search_vector) SELECT id, {pg_document()} "
-                        f"FROM store_assessment WHERE id IN ({marks}) ON CONFLICT (assessment_id) DO UPDATE "
-                        "SET search_vector = EXCLUDED.search_vector",
-                        ids,
-                    )
-                else:
-                    db.execute(
-                        f"INSERT INTO {FTS_TABLE}(rowid, {cols}) SELECT id, {cols} FROM store_assessment WHERE id IN ({marks})",
-                        ids,
-                    )
-                db.execute(f"DELETE FROM {PENDING_TABLE} WHERE assessment_id IN ({marks})", ids)
-            done += len(ids)
-            if progress is not None:
-                progress("indexing text for search", min(done, total), total)
+        # PostgreSQL tokenises in its server processes: two sessions use both cores of a small
+        # machine (SKIP LOCKED shares the batches out); SQLite has one writer
+        workers = WORKERS if db.pg and total > 2 * BATCH and not connections[using].in_atomic_block else 1
+        if workers == 1:
+            work(False)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="a2p-text") as pool:
+                for f in [pool.submit(work, True) for _ in range(workers)]:
+                    f.result()
     finally:
         if big:
             with connections[using].cursor() as cur:

@@ -74,7 +74,7 @@ def write_facets(db: Any, tables: dict[str, pl.DataFrame], a_pk: pl.DataFrame) -
         return 0
     assessments = tables["assessments"].join(a_pk.select("assessment_id"), on="assessment_id", how="semi")
     rows = index_rows(tables, assessments, FACET_FIELDS)
-    add_values(db, pl.concat([rows.select("field", "value").unique(), _child_values(tables, assessments)]))
+    add_values(db, pl.concat([rows.select("field", "value").unique(), _child_values(tables)]))
     rows = rows.join(a_pk, on="assessment_id", how="inner").select(
         pl.col("_pk").alias("assessment_id"), "field", "value", "ancestor"
     )
@@ -82,18 +82,19 @@ def write_facets(db: Any, tables: dict[str, pl.DataFrame], a_pk: pl.DataFrame) -
         return db.insert(FACET_TABLE, ["assessment_id", "field", "value", "ancestor"], rows, ("field", "value"), ids=True)
 
 
-def _child_values(tables: dict[str, pl.DataFrame], assessments: pl.DataFrame) -> pl.DataFrame:
+def _child_values(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """The distinct (``field``, ``value``) of the coded child tables (``CHILD_FIELDS``)."""
     sources = {"store_threat": "threats", "store_habitat": "habitats", "store_actionneeded": "actions_needed",
                "store_researchneeded": "research_needed", "store_occurrence": "occurrence"}
-    ids = assessments.select("assessment_id")
+    # every code of the set's tables (a superset of those of ``assessments``: an extra value only
+    # widens a filter's list of codes by one that matches nothing)
     parts = []
     for name, (table, kind) in CHILD_FIELDS.items():
-        df = tables[sources[table]]
+        lf = tables[sources[table]].lazy()
         if kind:
-            df = df.filter(pl.col("kind") == kind)
-        codes = df.join(ids, on="assessment_id", how="semi").select(pl.col("code").alias("value")).drop_nulls().unique()
-        parts.append(codes.select(pl.lit(name).alias("field"), "value"))
+            lf = lf.filter(pl.col("kind") == kind)
+        codes = lf.select(pl.col("code").str.to_uppercase() if kind else pl.col("code")).drop_nulls().unique()
+        parts.append(codes.select(pl.lit(name).alias("field"), pl.col("code").alias("value")).collect())
     return pl.concat(parts)
 
 
