@@ -42,6 +42,8 @@ from django.utils import timezone
 from assess2plan import notify
 from assess2plan.errors import A2PError, InputError
 from assess2plan.model import AssessmentSet
+from assess2plan.planning.commitments import COMMITMENT_COLUMNS
+from assess2plan.planning.stakeholders import STAKEHOLDER_COLUMNS
 from assess2plan.schemes import is_known, name_of, normalise_code
 from assess2plan.sheet import SheetQuery
 from assess2plan.web.store.edits import EditConflict, _lock, _user
@@ -156,19 +158,7 @@ SUBSCRIPTION_SCHEMA = {
     "made_by": S,
     "made_at": DT,
 }
-STAKEHOLDERS_SCHEMA = {
-    "stakeholder_id": S,
-    "name": S,
-    "kind": S,
-    "organisation": S,
-    "role": S,
-    "email": S,
-    "webhook": S,
-    "countries": S,
-    "sites": S,
-    "expertise": S,
-    "source": S,
-}
+STAKEHOLDERS_SCHEMA = dict(STAKEHOLDER_COLUMNS)  # the frame the pure planning functions take
 STAKEHOLDER_DETAIL_SCHEMA = {
     "version": pl.Int32,
     "made_by": S,
@@ -176,23 +166,7 @@ STAKEHOLDER_DETAIL_SCHEMA = {
     "updated_by": S,
     "updated_at": DT,
 }
-COMMITMENTS_SCHEMA = {
-    "commitment_id": S,
-    "stakeholder_id": S,
-    "stakeholder_name": S,
-    "taxon_id": S,
-    "cluster_id": S,
-    "action_code": S,
-    "action_name": S,
-    "place": S,
-    "due_date": pl.Date,
-    "status": S,
-    "progress": S,
-    "overdue": pl.Boolean,
-    "version": pl.Int32,
-    "updated_by": S,
-    "updated_at": DT,
-}
+COMMITMENTS_SCHEMA = {**COMMITMENT_COLUMNS, "updated_at": DT}
 COMMITMENT_NOTES_SCHEMA = {"commitment_id": S, "text": S, "status_after": S, "made_by": S, "made_at": DT}
 DECISIONS_SCHEMA = {"taxon_id": S, "bucket": S, "decision": S, "reason": S, "made_by": S, "made_at": DT}
 DECISION_LOG_SCHEMA = {
