@@ -135,6 +135,7 @@ def test_non_members_get_404_and_roles_rank(rf, client, lakeland):
     client.login(username="olga", password=PASSWORD)
     assert client.get(f"/p/{PROJECT}/").status_code == 404
     assert client.get(f"/p/{PROJECT}/species/990000001/").status_code == 404
+    assert "not a member of its project" in client.get(f"/p/{PROJECT}/").content.decode()
     assert client.get("/p/nosuchproject/").status_code == 404
 
     expected = {
@@ -283,3 +284,78 @@ def test_species_page_sanitises_narrative_html(viewer_client):
     body = html.split("<main>", 1)[1]
     assert "<script" not in body and "onerror" not in body and "javascript:" not in body
     assert "bad link" in body
+
+
+# -- edits: roles and optimistic locking ------------------------------------------------------------------
+def _actions_needed(taxon_id: str) -> set[str]:
+    aset = store.load_set(PROJECT, taxon_ids=[taxon_id])
+    return set(aset.actions_needed["code"].to_list())
+
+
+def _target() -> tuple[str, str]:
+    """A species without action 2.1, and its latest assessment id."""
+    from assess2plan.sheet import parse_query
+
+    row = store.query_sheet(PROJECT, parse_query(["action_needed!=2.1"]), limit=1).row(0, named=True)
+    return row["taxon_id"], row["assessment_id"]
+
+
+def _post_action(client, tid: str, revision, **form):  # noqa: ANN001, ANN202
+    data = {"operation": "add", "code": "2.1", "reason": "workshop day 2", "revision": revision, **form}
+    return client.post(f"/p/{PROJECT}/species/{tid}/actions/", data)
+
+
+def test_edit_permission_per_role(client, lakeland):
+    tid, aid = _target()
+    rev = store.revisions(PROJECT, [aid])[aid]
+    for role in ("viewer", "assessor", "facilitator", "admin"):
+        _user(role, lakeland, role)
+    _user("olga")
+    # who sees the form
+    for name, shown in (("viewer", False), ("assessor", True), ("admin", True)):
+        client.login(username=name, password=PASSWORD)
+        html = client.get(f"/p/{PROJECT}/species/{tid}/").content.decode()
+        assert ('name="reason"' in html) is shown, name
+        client.logout()
+    # who may post
+    client.login(username="olga", password=PASSWORD)
+    assert _post_action(client, tid, rev).status_code == 404
+    client.login(username="viewer", password=PASSWORD)
+    assert _post_action(client, tid, rev).status_code == 403
+    assert client.get(f"/p/{PROJECT}/species/{tid}/actions/").status_code == 405
+    assert "2.1" not in _actions_needed(tid)
+    client.login(username="assessor", password=PASSWORD)
+    r = _post_action(client, tid, rev, note="Manage the lake shores")
+    assert r.status_code == 302 and r["Location"] == f"/p/{PROJECT}/species/{tid}/"
+    assert "2.1" in _actions_needed(tid)
+    html = client.get(r["Location"]).content.decode()
+    assert "Action 2.1 added (edit" in html and "Manage the lake shores" in html
+    log = store.list_edits(PROJECT)
+    assert log[-1]["made_by"] == "assessor" and log[-1]["reason"] == "workshop day 2"
+    client.login(username="facilitator", password=PASSWORD)
+    r = _post_action(client, tid, store.revisions(PROJECT, [aid])[aid], operation="remove")
+    assert r.status_code == 302 and "2.1" not in _actions_needed(tid)
+
+
+def test_edit_on_a_stale_page_is_refused(client, lakeland):
+    tid, aid = _target()
+    _user("ana", lakeland, "assessor")
+    _user("ben", lakeland, "assessor")
+    seen = store.revisions(PROJECT, [aid])[aid]  # both opened the page at this revision
+    client.login(username="ben", password=PASSWORD)
+    assert _post_action(client, tid, seen, code="3.1").status_code == 302
+    client.logout()
+    client.login(username="ana", password=PASSWORD)
+    r = _post_action(client, tid, seen)
+    html = r.content.decode()
+    assert r.status_code == 409 and 'id="edit-error"' in html and "someone changed this species" in html
+    assert _actions_needed(tid) >= {"3.1"} and "2.1" not in _actions_needed(tid)
+    # bad input names the problem and changes nothing
+    fresh = store.revisions(PROJECT, [aid])[aid]
+    r = _post_action(client, tid, fresh, code="99.99")
+    assert r.status_code == 400 and "not in the conservation actions scheme" in r.content.decode()
+    r = _post_action(client, tid, fresh, reason=" ")
+    assert r.status_code == 400 and "needs a reason" in r.content.decode()
+    r = _post_action(client, tid, "")
+    assert r.status_code == 400 and "reload the page" in r.content.decode()
+    assert store.revisions(PROJECT, [aid])[aid] == fresh

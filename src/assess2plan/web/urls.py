@@ -16,4 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("p/<slug:slug>/", views.sheet, name="sheet"),
     path("p/<slug:slug>/species/<str:taxon_id>/", views.species, name="species"),
+    path("p/<slug:slug>/species/<str:taxon_id>/actions/", views.species_action, name="species-action"),
 ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import shlex
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from assess2plan import store
 from assess2plan.errors import A2PError
@@ -184,14 +186,12 @@ def _render_sheet(request: HttpRequest, ctx: dict) -> HttpResponse:
     return render(request, "a2p/sheet.html", ctx)
 
 
-@login_required
-def species(request: HttpRequest, slug: str, taxon_id: str) -> HttpResponse:
-    """One species' full record; narrative HTML sanitised (nh3) before it is shown."""
+def _species_context(request: HttpRequest, access, taxon_id: str) -> dict:  # noqa: ANN001
     from django.utils.safestring import mark_safe
 
     from assess2plan.species import species_record
 
-    access = require(request, slug, "read")
+    slug = access.project.slug
     # a taxon id (the sheet's links), else an assessment id or a full scientific name
     candidates = store.find_taxa(slug, taxon_id)
     tid = taxon_id if taxon_id in candidates else (candidates[0] if len(candidates) == 1 else None)
@@ -208,15 +208,69 @@ def species(request: HttpRequest, slug: str, taxon_id: str) -> HttpResponse:
         for f in NARRATIVE_FIELDS
         if a.get(f)
     ]
-    return render(
-        request,
-        "a2p/species.html",
-        {
-            "access": access,
-            "project": access.project,
-            "rec": rec,
-            "taxon": rec["taxon"],
-            "a": a,
-            "narratives": narratives,
-        },
-    )
+    revision = store.revisions(slug, [a["assessment_id"]]).get(a["assessment_id"]) if a else None
+    return {
+        "access": access,
+        "project": access.project,
+        "rec": rec,
+        "taxon": rec["taxon"],
+        "a": a,
+        "revision": revision,
+        "narratives": narratives,
+        "can_edit": access.can("edit"),
+    }
+
+
+@login_required
+def species(request: HttpRequest, slug: str, taxon_id: str) -> HttpResponse:
+    """One species' full record; narrative HTML sanitised (nh3) before it is shown."""
+    access = require(request, slug, "read")
+    return render(request, "a2p/species.html", _species_context(request, access, taxon_id))
+
+
+@login_required
+@require_POST
+def species_action(request: HttpRequest, slug: str, taxon_id: str) -> HttpResponse:
+    """Add or remove an action needed of one species (assessors and up), with optimistic locking:
+    the form carries the revision the page showed; a stale page gets 409 and changes nothing."""
+    from assess2plan.web.store.edits import EditConflict
+
+    access = require(request, slug, "edit")
+    ctx = _species_context(request, access, taxon_id)
+    tid = ctx["taxon"]["taxon_id"]
+    p = request.POST
+    try:
+        seen = int(p.get("revision", ""))
+    except ValueError:
+        seen = None
+    status, error = 400, None
+    if seen is None:
+        error = "the form lacks the revision it was made from; reload the page"
+    else:
+        try:
+            result = store.edit_actions(
+                slug,
+                operation=p.get("operation", ""),
+                code=p.get("code", ""),
+                note=p.get("note") or None,
+                taxa=[tid],
+                reason=p.get("reason", ""),
+                user=request.user.get_username(),
+                expected={tid: seen},
+            )
+        except EditConflict as e:
+            status, error = (
+                409,
+                f"Not saved: someone changed this species meanwhile. {e} Reload the page and try again.",
+            )
+        except A2PError as e:
+            error = f"Not saved: {e}"
+        else:
+            what = "added" if result.operation == "add" else "removed"
+            if result.edit_id is None:
+                messages.info(request, f"Nothing to change: action {result.code} was already {what}.")
+            else:
+                messages.success(request, f"Action {result.code} {what} (edit {result.edit_id}).")
+            return redirect("species", slug=slug, taxon_id=tid)
+    ctx.update(edit_error=error, form=p)
+    return render(request, "a2p/species.html", ctx, status=status)
