@@ -937,9 +937,10 @@ def demo(
 def full_app() -> typer.Typer:
     """``app`` with the planning commands (``cli_planning``, which imports this module's helpers)."""
     if not getattr(app, "_a2p_planning", False):
-        from assess2plan import cli_planning
+        from assess2plan import cli_planning, cli_web
 
         cli_planning.register(app)
+        cli_web.register(app)
         app._a2p_planning = True  # type: ignore[attr-defined]
     return app
 

@@ -35,6 +35,7 @@ __all__ = [
     "counts",
     "edit_actions",
     "find_taxa",
+    "revisions",
     "list_edits",
     "query_sheet",
     "sheet_count",
@@ -362,6 +363,19 @@ def list_edits(project: str = "default", using: str = "default") -> list[dict]:
     from assess2plan.web.store import edits
 
     return edits.list_edits(project, using=using)
+
+
+def revisions(project: str, assessment_ids: Iterable[str], *, using: str = "default") -> dict[str, int]:
+    """``{assessment_id: revision}`` of stored assessments of ``project`` (the revision goes up by one
+    with each workshop edit). A page reads it with the record it shows and sends it back with an
+    edit as ``edit_actions(..., expected={taxon_id: revision})``: an edit against a stale page is
+    refused (``EditConflict``) instead of silently overwriting someone else's change."""
+    migrate(using)
+    from assess2plan.web.store.models import Assessment
+
+    ids = [str(a) for a in assessment_ids]
+    rows = Assessment.objects.using(using).filter(project__slug=project, assessment_id__in=ids)
+    return dict(rows.values_list("assessment_id", "revision"))
 
 
 def find_taxa(project: str, text: str, *, limit: int = 50, using: str = "default") -> list[str]:

@@ -17,6 +17,8 @@ Everything comes from the environment; nothing secret lives in the repository.
     store test on it as well as on SQLite).
 ``A2P_DEBUG``
     ``1`` to turn Django's DEBUG on.
+``A2P_SECURE_COOKIES``
+    ``1`` when the web app is served over HTTPS: session and CSRF cookies become ``Secure``.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "assess2plan.web.store",
+    "assess2plan.web.app",
 ]
 
 MIDDLEWARE = [
@@ -165,4 +168,23 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
 USE_I18N = True
 STATIC_URL = "static/"
+
+# -- web application (assess2plan.web.app) ----------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "projects"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 12 * 3600  # one workshop day
+# Behind HTTPS (a reverse proxy) set A2P_SECURE_COOKIES=1: cookies are then sent over HTTPS only.
+# Off by default because ``a2p serve`` speaks plain HTTP on the workshop's own machine.
+SECURE_COOKIES = os.environ.get("A2P_SECURE_COOKIES", "").lower() in ("1", "true", "yes")
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+if SECURE_COOKIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024

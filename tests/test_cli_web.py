@@ -1,0 +1,102 @@
+"""``a2p serve``: migrate, first administrator, Django's server with our static files; checked end to
+end over HTTP in a child process (its own store in a temporary folder)."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from assess2plan.examples import example_path
+
+A2P = [sys.executable, "-c", "from assess2plan.cli import main; main()"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ensure_admin_only_once():
+    from django.contrib.auth.models import User
+
+    from assess2plan.web.app.setup import ensure_admin
+
+    User.objects.create_user("admin", password="x")  # an ordinary user with the name
+    user, password = ensure_admin()
+    assert user.startswith("admin-") and len(password) >= 16
+    u = User.objects.get(username=user)
+    assert u.is_superuser and u.check_password(password)
+    assert ensure_admin() is None
+
+
+def test_serve_end_to_end(tmp_path):
+    env = {**os.environ, "A2P_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    env.pop("A2P_DATABASE_URL", None)
+    db = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    subprocess.run(
+        [*A2P, "import", str(example_path() / "download"), "-p", "lakeland", "--database", db],
+        env=env, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*A2P, "serve", "--port", str(port), "--database", db],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        out = ""
+        while "Ctrl+C" not in out:
+            line = proc.stdout.readline()
+            assert line, f"server stopped: {out}"
+            out += line
+        m = re.search(r"administrator (\S+) with password (\S+)", out)
+        assert m, out
+        user, password = m.groups()
+        base = f"http://127.0.0.1:{port}"
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        for _ in range(100):  # the socket opens just after the banner
+            try:
+                page = opener.open(f"{base}/login/", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        data = urllib.parse.urlencode({"username": user, "password": password, "csrfmiddlewaretoken": token})
+        req = urllib.request.Request(
+            f"{base}/login/", data=data.encode(), headers={"Referer": f"{base}/login/"}
+        )
+        home = opener.open(req, timeout=10).read().decode()
+        assert 'href="/p/lakeland/"' in home  # the administrator sees every project
+        sheet = opener.open(f"{base}/p/lakeland/?q=category%3DCR", timeout=30).read().decode()
+        assert re.search(r"of \d+ taxa", sheet)
+        js = opener.open(f"{base}/static/a2p/htmx.min.js", timeout=10).read()
+        assert b"htmx" in js and len(js) > 10_000
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    # second start: no new administrator, no password shown
+    proc = subprocess.Popen(
+        [*A2P, "serve", "--port", str(port), "--database", db],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        out = ""
+        while "Ctrl+C" not in out:
+            line = proc.stdout.readline()
+            assert line, f"server stopped: {out}"
+            out += line
+        assert "password" not in out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
