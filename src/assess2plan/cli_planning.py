@@ -799,43 +799,28 @@ TaxonArg = Annotated[str, typer.Argument(help="Taxon id or scientific name.")]
 ReasonOpt = Annotated[str | None, typer.Option(help="Why (required; recorded).")]
 
 
-@decide_app.command("accept")
-def decide_accept(
-    taxon: TaxonArg,
-    bucket: BucketArg,
-    reason: ReasonOpt = None,
-    project: ProjectOpt = "default",
-    user: UserOpt = None,
-    database: DatabaseOpt = None,
-) -> None:
-    """Accept a suggested bucket for a species."""
-    _decide("accept", taxon, bucket, reason, project, user, database)
+def _decision_command(decision: str, doc: str):  # noqa: ANN202 - a Typer command
+    def command(
+        taxon: TaxonArg,
+        bucket: BucketArg,
+        reason: ReasonOpt = None,
+        project: ProjectOpt = "default",
+        user: UserOpt = None,
+        database: DatabaseOpt = None,
+    ) -> None:
+        _decide(decision, taxon, bucket, reason, project, user, database)
+
+    command.__doc__ = doc
+    command.__name__ = f"decide_{decision}"
+    return command
 
 
-@decide_app.command("reject")
-def decide_reject(
-    taxon: TaxonArg,
-    bucket: BucketArg,
-    reason: ReasonOpt = None,
-    project: ProjectOpt = "default",
-    user: UserOpt = None,
-    database: DatabaseOpt = None,
-) -> None:
-    """Reject a suggested bucket for a species."""
-    _decide("reject", taxon, bucket, reason, project, user, database)
-
-
-@decide_app.command("add")
-def decide_add(
-    taxon: TaxonArg,
-    bucket: BucketArg,
-    reason: ReasonOpt = None,
-    project: ProjectOpt = "default",
-    user: UserOpt = None,
-    database: DatabaseOpt = None,
-) -> None:
-    """Put a species in a bucket by hand."""
-    _decide("add", taxon, bucket, reason, project, user, database)
+for _decision, _doc in (
+    ("accept", "Accept a suggested bucket for a species."),
+    ("reject", "Reject a suggested bucket for a species."),
+    ("add", "Put a species in a bucket by hand."),
+):
+    decide_app.command(_decision)(_decision_command(_decision, _doc))
 
 
 @decide_app.command("undo")

@@ -868,27 +868,36 @@ def import_sites(
     out: dict[str, list[str]] = {"added": [], "updated": [], "unchanged": []}
     with transaction.atomic(using=using):
         proj = _project(project, using, lock=True)
-        stored = {
-            s.site_id: s for s in Site.objects.using(using).filter(project=proj, site_id__in=list(parsed))
-        }
-        for sid, values in parsed.items():
-            values = {k: v for k, v in values.items() if k != "_row"}
-            s = stored.get(sid)
-            if s is None:
-                Site.objects.using(using).create(
-                    project=proj, site_id=sid, made_by=who, made_at=now, **values
-                )
-                out["added"].append(sid)
-                continue
-            diff = {k: v for k, v in values.items() if getattr(s, k) != v}
-            if not diff:
-                out["unchanged"].append(sid)
-                continue
-            Site.objects.using(using).filter(pk=s.pk).update(
-                **diff, version=F("version") + 1, updated_by=who, updated_at=now
-            )
-            out["updated"].append(sid)
+        values = {sid: {k: v for k, v in vals.items() if k != "_row"} for sid, vals in parsed.items()}
+        _upsert(Site, "site_id", proj, values, out, who, now, using)
     return out
+
+
+def _upsert(
+    model: Any,
+    key: str,
+    proj: Any,
+    values: Mapping[str, dict[str, Any]],
+    out: dict[str, list[str]],
+    who: str,
+    now: datetime,
+    using: str,
+) -> None:
+    """Add or update the ``model`` rows (sites, stakeholders) of a file import, by ``key``: a row
+    whose values differ is updated and its version goes up (so open forms see a conflict)."""
+    stored = {getattr(r, key): r for r in model.objects.using(using).filter(project=proj, **{f"{key}__in": list(values)})}
+    for sid, vals in values.items():
+        r = stored.get(sid)
+        if r is None:
+            model.objects.using(using).create(project=proj, made_by=who, made_at=now, **{key: sid}, **vals)
+            out["added"].append(sid)
+            continue
+        diff = {k: v for k, v in vals.items() if getattr(r, k) != v}
+        if not diff:
+            out["unchanged"].append(sid)
+            continue
+        model.objects.using(using).filter(pk=r.pk).update(**diff, version=F("version") + 1, updated_by=who, updated_at=now)
+        out["updated"].append(sid)
 
 
 # -- site links -------------------------------------------------------------------------------------
@@ -2175,26 +2184,7 @@ def import_stakeholders(
             parsed[sid] = (i, values)
         if not parsed:
             raise InputError(fname, "no stakeholders in the file (only a header)")
-        stored = {
-            s.stakeholder_id: s
-            for s in Stakeholder.objects.using(using).filter(project=proj, stakeholder_id__in=list(parsed))
-        }
-        for sid, (_, values) in parsed.items():
-            s = stored.get(sid)
-            if s is None:
-                Stakeholder.objects.using(using).create(
-                    project=proj, stakeholder_id=sid, made_by=who, made_at=now, **values
-                )
-                out["added"].append(sid)
-                continue
-            diff = {k: v for k, v in values.items() if getattr(s, k) != v}
-            if not diff:
-                out["unchanged"].append(sid)
-                continue
-            Stakeholder.objects.using(using).filter(pk=s.pk).update(
-                **diff, version=F("version") + 1, updated_by=who, updated_at=now
-            )
-            out["updated"].append(sid)
+        _upsert(Stakeholder, "stakeholder_id", proj, {sid: v for sid, (_, v) in parsed.items()}, out, who, now, using)
     return out
 
 
