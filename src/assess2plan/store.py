@@ -404,6 +404,10 @@ def find_taxa(project: str, text: str, *, limit: int = 50, using: str = "default
 # calls ``assess2plan.web.store.planning`` (imported lazily: no Django import at module import);
 # arguments and results are documented there.
 _PLANNING_FUNCTIONS = (
+    "flag_sensitive",
+    "unflag_sensitive",
+    "sensitive_taxa",
+    "list_sensitive",
     "add_site",
     "update_site",
     "get_site",
@@ -450,6 +454,24 @@ def _planning_call(name: str, project: str, args: tuple, kwargs: dict):  # noqa:
     from assess2plan.web.store import planning
 
     return getattr(planning, name)(project, *args, **kwargs)
+
+
+def flag_sensitive(project: str, taxa, reason: str, **kwargs) -> pl.DataFrame:  # noqa: ANN001
+    """Mark taxa sensitive: their precise locations are shown only to users allowed to see them."""
+    return _planning_call("flag_sensitive", project, (taxa, reason), kwargs)
+
+
+def unflag_sensitive(project: str, taxa, reason: str, **kwargs) -> list:  # noqa: ANN001
+    return _planning_call("unflag_sensitive", project, (taxa, reason), kwargs)
+
+
+def sensitive_taxa(project: str = "default", **kwargs) -> set:
+    """Taxon ids flagged sensitive in the project."""
+    return _planning_call("sensitive_taxa", project, (), kwargs)
+
+
+def list_sensitive(project: str = "default", **kwargs) -> pl.DataFrame:
+    return _planning_call("list_sensitive", project, (), kwargs)
 
 
 def add_site(project: str = "default", *args, **kwargs) -> dict:

@@ -2577,3 +2577,120 @@ def decision_log(project: str, *, taxon: str | None = None, using: str = "defaul
     ds = list(qs.order_by("made_at", "id"))
     names = _names(proj, [d.taxon_id for d in ds], using)
     return _frame([_decision_row(d, names) for d in ds], DECISION_LOG_SCHEMA)
+
+
+# =================================================================================================
+# sensitive taxa
+# =================================================================================================
+SENSITIVE_SCHEMA = {
+    "taxon_id": S,
+    "scientific_name": S,
+    "reason": S,
+    "source": S,
+    "made_by": S,
+    "made_at": DT,
+}
+SENSITIVE_SOURCES = ("import", "manual")
+
+
+def flag_sensitive(
+    project: str,
+    taxa: Iterable[str],
+    reason: str,
+    *,
+    source: str = "manual",
+    user: str | None = None,
+    using: str = "default",
+) -> pl.DataFrame:
+    """Mark taxa as sensitive: their precise locations (linked sites, site geometries, subnational
+    places) are then shown only to users allowed to see sensitive data, in pages, API and exports.
+    ``reason`` is required; each taxon may be a taxon id, an assessment id or an exact scientific
+    name. Returns the taxa newly flagged (``SENSITIVE_SCHEMA``); flagging twice changes nothing."""
+    from assess2plan.web.store.models import SensitiveTaxon
+
+    why = _check("reason", reason, _required)
+    src = _check("source", source, _choice(SENSITIVE_SOURCES))
+    who = _user(user)
+    values = [_clean(t) for t in taxa if _clean(t)]
+    if not values:
+        raise InputError("taxa", "name at least one taxon to flag as sensitive", value="")
+    with transaction.atomic(using=using):
+        proj = _project(project, using, lock=True)
+        ids = sorted(set(_resolve(proj, values, "taxon", using).values()))
+        existing = {
+            s.taxon_id: s for s in SensitiveTaxon.objects.using(using).filter(project=proj, taxon_id__in=ids)
+        }
+        now = timezone.now()
+        new = []
+        for tid in ids:
+            s = existing.get(tid)
+            if s is not None and s.removed_at is None:
+                continue
+            if s is None:
+                s = SensitiveTaxon(project=proj, taxon_id=tid)
+            s.reason, s.source, s.made_by, s.made_at = why, src, who, now
+            s.removed_by, s.removed_at, s.remove_reason = None, None, ""
+            s.save(using=using)
+            new.append(s)
+        names = _names(proj, [s.taxon_id for s in new], using)
+        return _frame((_sensitive_row(s, names) for s in new), SENSITIVE_SCHEMA)
+
+
+def unflag_sensitive(
+    project: str,
+    taxa: Iterable[str],
+    reason: str,
+    *,
+    user: str | None = None,
+    using: str = "default",
+) -> list[str]:
+    """Take the sensitive mark off taxa (``reason`` required; the record is kept with who, when and
+    why). Returns the taxon ids unflagged."""
+    from assess2plan.web.store.models import SensitiveTaxon
+
+    why = _check("reason", reason, _required)
+    who = _user(user)
+    values = [_clean(t) for t in taxa if _clean(t)]
+    with transaction.atomic(using=using):
+        proj = _project(project, using, lock=True)
+        ids = sorted(set(_resolve(proj, values, "taxon", using).values()))
+        rows = list(
+            SensitiveTaxon.objects.using(using).filter(project=proj, taxon_id__in=ids, removed_at=None)
+        )
+        now = timezone.now()
+        for s in rows:
+            s.removed_by, s.removed_at, s.remove_reason = who, now, why
+            s.save(using=using)
+        return [s.taxon_id for s in rows]
+
+
+def _sensitive_row(s: Any, names: Mapping[str, str | None]) -> dict[str, Any]:
+    return {
+        "taxon_id": s.taxon_id,
+        "scientific_name": names.get(s.taxon_id),
+        "reason": s.reason,
+        "source": s.source,
+        "made_by": s.made_by,
+        "made_at": _naive(s.made_at),
+    }
+
+
+def sensitive_taxa(project: str, *, using: str = "default") -> set[str]:
+    """Taxon ids currently flagged sensitive in ``project`` (empty for an unknown project)."""
+    from assess2plan.web.store.models import SensitiveTaxon
+
+    return set(
+        SensitiveTaxon.objects.using(using)
+        .filter(project__slug=project, removed_at=None)
+        .values_list("taxon_id", flat=True)
+    )
+
+
+def list_sensitive(project: str, *, using: str = "default") -> pl.DataFrame:
+    """The sensitive taxa of ``project`` with who flagged them, when and why (``SENSITIVE_SCHEMA``)."""
+    from assess2plan.web.store.models import SensitiveTaxon
+
+    proj = _project(project, using)
+    rows = list(SensitiveTaxon.objects.using(using).filter(project=proj, removed_at=None))
+    names = _names(proj, [s.taxon_id for s in rows], using)
+    return _frame((_sensitive_row(s, names) for s in rows), SENSITIVE_SCHEMA)

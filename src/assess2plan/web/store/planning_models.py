@@ -297,7 +297,34 @@ class ReassessmentFlag(models.Model):
         return f"re-assess {self.taxon_id}: {self.reason}"
 
 
+class SensitiveTaxon(models.Model):
+    """A taxon whose precise locations (sites it is linked to, site geometries, subnational
+    places) are shown only to users allowed to see sensitive data (flagged on import or by an
+    admin). Unflagging keeps the row (``removed_by`` / ``removed_at``); flagging again reuses it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sensitive_taxa")
+    taxon_id = models.TextField()
+    reason = models.TextField()
+    #: import | manual
+    source = models.CharField(max_length=20, default="manual")
+    made_by = models.TextField()
+    made_at = models.DateTimeField(default=timezone.now)
+    removed_by = models.TextField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    remove_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["taxon_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "taxon_id"], name="store_sensitivetaxon_project_taxon")
+        ]
+
+    def __str__(self) -> str:
+        return f"sensitive {self.taxon_id}"
+
+
 __all__ = [
+    "SensitiveTaxon",
     "BucketDecision",
     "Commitment",
     "CommitmentNote",

@@ -1,0 +1,1 @@
+"""The REST API (django-ninja): species, assessments, findings, buckets, sites, events, commitments."""
