@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -97,6 +98,50 @@ def test_serve_end_to_end(tmp_path):
             assert line, f"server stopped: {out}"
             out += line
         assert "password" not in out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_production_server_gunicorn_shared_rate_limit(tmp_path):
+    """The documented production run: ``a2p serve --prepare-only`` then gunicorn with several worker
+    processes; static files come from the app; the log-in rate limit is shared by the workers (the
+    cache is a table of the store), so spreading attempts over workers does not get round it."""
+    env = {**os.environ, "A2P_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    db = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    env["A2P_DATABASE_URL"] = db
+    out = subprocess.run([*A2P, "serve", "--prepare-only"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"administrator (\S+) with password (\S+)", out.stdout) and "gunicorn" in out.stdout
+    port = _free_port()
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    proc = subprocess.Popen(
+        [gunicorn, "assess2plan.web.wsgi", "-w", "3", "-b", f"127.0.0.1:{port}", "--reuse-port"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{base}/login/", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        js = urllib.request.urlopen(f"{base}/static/a2p/htmx.min.js", timeout=10).read()
+        assert b"htmx" in js and len(js) > 10_000
+        statuses = []
+        for _ in range(7):  # a new connection each time: the attempts spread over the workers
+            jar = http.cookiejar.CookieJar()
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            page = opener.open(f"{base}/login/", timeout=10).read().decode()
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+            data = urllib.parse.urlencode({"username": "mallory", "password": "guess", "csrfmiddlewaretoken": token})
+            req = urllib.request.Request(f"{base}/login/", data=data.encode(), headers={"Referer": f"{base}/login/"})
+            try:
+                statuses.append(opener.open(req, timeout=10).status)
+            except urllib.error.HTTPError as e:
+                statuses.append(e.code)
+        assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429], statuses
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -359,3 +359,66 @@ def test_edit_on_a_stale_page_is_refused(client, lakeland):
     r = _post_action(client, tid, "")
     assert r.status_code == 400 and "reload the page" in r.content.decode()
     assert store.revisions(PROJECT, [aid])[aid] == fresh
+
+
+# -- sensitive taxa -------------------------------------------------------------------------------------
+@pytest.fixture
+def lakeland_sites(lakeland):
+    store.import_sites(PROJECT, example_path() / "sites.csv", user="setup")
+    store.import_site_links(PROJECT, example_path() / "species_sites.csv", user="setup")
+    return lakeland
+
+
+def _linked_site_names(taxon_id: str) -> set[str]:
+    """Table cells of the sites linked to the taxon (id and name), straight from the example's CSV
+    files (independent of the app). Cells, not bare names: the published narrative may name a place."""
+    import csv
+
+    with open(example_path() / "sites.csv", newline="", encoding="utf-8") as fh:
+        names = {r["site_id"]: r["name"] for r in csv.DictReader(fh)}
+    with open(example_path() / "species_sites.csv", newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["internalTaxonId"] == taxon_id]
+    return {f"<td>{r['site_id']}</td><td>{names[r['site_id']]}</td>" for r in rows}
+
+
+def test_species_page_shows_sites(viewer_client, lakeland_sites):
+    expected = _linked_site_names("990000001")
+    assert expected
+    html = viewer_client.get(f"/p/{PROJECT}/species/990000001/").content.decode()
+    assert 'id="species-sites"' in html
+    for name in expected:
+        assert name in html
+
+
+def test_sensitive_taxon_locations_hidden_without_permission(client, lakeland_sites):
+    from assess2plan.web.app.models import ProjectMembership
+
+    store.flag_sensitive(PROJECT, ["990000001"], "collected for the aquarium trade", user="admin")
+    expected = _linked_site_names("990000001")
+    vera = _user("vera", lakeland_sites, "viewer")
+    assert client.login(username="vera", password=PASSWORD)
+    html = client.get(f"/p/{PROJECT}/species/990000001/").content.decode()
+    assert 'id="locations-hidden"' in html and 'id="species-sites"' not in html
+    for name in expected:
+        assert name not in html
+    # the subnational filter could tell where it lives: refused for this user
+    r = client.get(f"/p/{PROJECT}/", {"q": "subnational=XA-01"})
+    assert "only for users allowed to see the locations" in r.content.decode()
+    # once allowed, the same user sees the sites
+    ProjectMembership.objects.filter(user=vera).update(sees_sensitive=True)
+    html = client.get(f"/p/{PROJECT}/species/990000001/").content.decode()
+    assert 'id="species-sites"' in html and all(name in html for name in expected)
+    r = client.get(f"/p/{PROJECT}/", {"q": "subnational=XA-01"})
+    assert "only for users allowed" not in r.content.decode()
+
+
+def test_sensitive_flag_cleared_shows_locations(viewer_client, lakeland_sites):
+    store.flag_sensitive(PROJECT, ["990000001"], "trade", user="admin")
+    assert 'id="locations-hidden"' in viewer_client.get(f"/p/{PROJECT}/species/990000001/").content.decode()
+    assert store.unflag_sensitive(PROJECT, ["990000001"], "threat over", user="admin") == ["990000001"]
+    html = viewer_client.get(f"/p/{PROJECT}/species/990000001/").content.decode()
+    assert 'id="species-sites"' in html
+    from assess2plan.web.store.models import SensitiveTaxon
+
+    row = SensitiveTaxon.objects.get(taxon_id="990000001")
+    assert row.removed_by == "admin" and row.remove_reason == "threat over"

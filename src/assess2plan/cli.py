@@ -101,12 +101,28 @@ def import_(
     warnings: Annotated[
         Path | None, typer.Option("--warnings", help="Write every warning to this file.")
     ] = None,
+    sensitive: Annotated[
+        Path | None,
+        typer.Option(
+            "--sensitive",
+            help="A file listing taxa (taxon id, assessment id or full name, one per line) whose precise "
+            "locations only allowed users may see.",
+        ),
+    ] = None,
+    sensitive_reason: Annotated[
+        str, typer.Option("--sensitive-reason", help="Why those taxa are sensitive (recorded).")
+    ] = "flagged sensitive on import",
     database: DatabaseOpt = None,
 ) -> None:
     """Import Red List data into a project: one transaction, nothing written on error."""
+    from assess2plan.species import read_taxa_list, taxa_in_set
+
     store = _store(database)
+    sensitive_list = read_taxa_list(sensitive) if sensitive else []
     with _progress() as bar:
         aset = _read_with_progress(paths, fmt, bar)
+        # every listed taxon must be in the data: checked before anything is written
+        sensitive_ids = taxa_in_set(aset, sensitive_list, source=str(sensitive)) if sensitive else []
         task = bar.add_task("storing", total=None)
 
         def cb(stage: str, done: int, total: int) -> None:
@@ -125,6 +141,14 @@ def import_(
     for name, n in counts.items():
         table.add_row(name, str(n), str(result.added.get(name, "")))
     console.print(table)
+    if sensitive_ids:
+        flagged = store.flag_sensitive(
+            project, sensitive_ids, sensitive_reason, source="import", user=user or _whoami()
+        )
+        console.print(
+            f"{len(sensitive_ids)} taxa sensitive ({flagged.height} newly flagged): their precise locations "
+            "are shown only to allowed users."
+        )
     if result.replaced:
         console.print(f"{result.replaced} assessment(s) replaced by a corrected version.")
     _print_issues(aset.issues)
@@ -894,7 +918,7 @@ def demo(
     root = example_path("lakeland")
     path = root / "download"
     console.print(f"[bold]Example data[/bold] (fictional taxa and places): {path}")
-    import_(paths=[path], project=project, fmt=None, user="demo", warnings=None, database=database)
+    import_(paths=[path], project=project, fmt=None, user="demo", warnings=None, sensitive=None, database=database)
     store = _store(database)
     sites = store.import_sites(project, root / "sites.csv", user="demo")
     links = store.import_site_links(project, root / "species_sites.csv", user="demo")

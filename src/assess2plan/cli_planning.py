@@ -71,6 +71,10 @@ decide_app = typer.Typer(
     no_args_is_help=True,
 )
 flags_app = typer.Typer(help="Species flagged for re-assessment.", no_args_is_help=True)
+sensitive_app = typer.Typer(
+    help="Sensitive taxa: their precise locations (sites, subnational places) are shown only to allowed users.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -83,6 +87,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(commit_app, name="commit")
     app.add_typer(decide_app, name="decide")
     app.add_typer(flags_app, name="flags")
+    app.add_typer(sensitive_app, name="sensitive")
     app.command("clusters")(clusters_cmd)
     app.command("triage")(triage_cmd)
     app.command("suggest")(suggest_cmd)
@@ -1163,3 +1168,61 @@ def datasheet_cmd(
     if fmt not in ("pdf", "html", "json"):
         raise A2PError(f"--out {out}: a datasheet is written as .pdf, .html or .json")
     _say(f"Wrote {datasheet(data, taxon, out, format=fmt)}")
+
+
+# =================================================================================================
+# a2p sensitive
+# =================================================================================================
+def _taxa_args(taxa: list[str] | None, file: Path | None) -> list[str]:
+    from assess2plan.species import read_taxa_list
+
+    values = list(taxa or [])
+    if file is not None:
+        values += [v for _, v in read_taxa_list(file)]
+    if not values:
+        raise A2PError("name the taxa (taxon ids, assessment ids or full names) or give --file")
+    return values
+
+
+@sensitive_app.command("add")
+def sensitive_add(
+    taxa: Annotated[list[str] | None, typer.Argument(help="Taxon ids, assessment ids or full names.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A file listing taxa, one per line.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (required; recorded).")] = "",
+    project: ProjectOpt = "default",
+    user: UserOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Mark taxa sensitive (web pages, API and exports then hide their precise locations from users
+    without permission)."""
+    store = _open(database, project)
+    df = store.flag_sensitive(project, _taxa_args(taxa, file), reason, user=user or _whoami())
+    _say(f"{df.height} taxa newly flagged sensitive in {project!r}")
+
+
+@sensitive_app.command("remove")
+def sensitive_remove(
+    taxa: Annotated[list[str] | None, typer.Argument(help="Taxon ids, assessment ids or full names.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A file listing taxa, one per line.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (required; recorded).")] = "",
+    project: ProjectOpt = "default",
+    user: UserOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Take the sensitive mark off taxa (kept in the record with who, when and why)."""
+    store = _open(database, project)
+    ids = store.unflag_sensitive(project, _taxa_args(taxa, file), reason, user=user or _whoami())
+    _say(f"{len(ids)} taxa no longer sensitive: {', '.join(ids)}")
+
+
+@sensitive_app.command("list")
+def sensitive_list(
+    project: ProjectOpt = "default",
+    fmt: FormatOpt = "table",
+    out: OutOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """The sensitive taxa of the project, with who flagged them, when and why."""
+    store = _open(database, project)
+    df = store.list_sensitive(project)
+    _write_frame(df, fmt, out, title=f"{df.height} sensitive taxa in {project!r}")

@@ -25,6 +25,14 @@ def serve_cmd(
         typer.Option(help="Address to listen on (0.0.0.0: every interface, e.g. for the workshop room)."),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    prepare_only: Annotated[
+        bool,
+        typer.Option(
+            "--prepare-only",
+            help="Create/upgrade the tables and the first administrator, then exit (before starting "
+            "a production server: gunicorn assess2plan.web.wsgi).",
+        ),
+    ] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Start the web application: creates / upgrades the tables, creates an administrator on the
@@ -47,6 +55,9 @@ def serve_cmd(
             highlight=False,
             soft_wrap=True,
         )
+    if prepare_only:
+        console.print("Tables ready. Start a production server with: gunicorn assess2plan.web.wsgi", highlight=False)
+        return
     if not os.environ.get("A2P_ALLOWED_HOSTS"):
         if host in ("0.0.0.0", "::"):
             settings.ALLOWED_HOSTS = ["*"]

@@ -10,11 +10,12 @@ These are what ``a2p species`` / ``a2p show`` print and what a notebook user cal
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from assess2plan.errors import A2PError
+from assess2plan.errors import A2PError, InputError
 from assess2plan.model import AssessmentSet
 
 TAXONOMY_RANKS = ("kingdom", "phylum", "class_name", "order_name", "family", "genus")
@@ -140,6 +141,50 @@ def find_taxon(aset: AssessmentSet, taxon: str) -> str:
         raise A2PError(f"no taxon matches {taxon!r}")
     shown = ", ".join(sorted(hit["scientific_name"].unique().to_list())[:8])
     raise A2PError(f"{taxon!r} matches {len(ids)} taxa ({shown}); give a taxon id or the full name")
+
+
+def read_taxa_list(path: str | Path) -> list[tuple[int, str]]:
+    """A list of taxa, one per line (taxon id, assessment id or full scientific name; a CSV's first
+    column; ``#`` starts a comment; blank lines skipped) as (line number, value)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(str(p), f"cannot read the list of taxa: {e}") from None
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        value = line.split("#", 1)[0].split(",", 1)[0].strip().strip('"').strip()
+        if value and not (n == 1 and value.lower() in ("taxon", "taxon_id", "internaltaxonid", "name")):
+            out.append((n, value))
+    return out
+
+
+def taxa_in_set(aset: AssessmentSet, values: Iterable[tuple[int, str]], *, source: str = "list") -> list[str]:
+    """Taxon ids of ``values`` ((line, value): taxon id, assessment id or exact scientific name) in
+    ``aset``; the first one that names no taxon, or more than one, raises ``InputError`` naming
+    ``source``, the line and the value."""
+    ids: list[str] = []
+    taxa = set(aset.taxa["taxon_id"].to_list()) | set(aset.assessments["taxon_id"].to_list())
+    by_assessment = dict(
+        zip(aset.assessments["assessment_id"].to_list(), aset.assessments["taxon_id"].to_list(), strict=True)
+    )
+    names: dict[str, set[str]] = {}
+    for frame in (aset.taxa, aset.assessments):
+        for tid, name in frame.select("taxon_id", "scientific_name").iter_rows():
+            if name:
+                names.setdefault(name.strip().lower(), set()).add(tid)
+    for line, value in values:
+        v = value.strip()
+        if v in taxa:
+            ids.append(v)
+        elif v in by_assessment:
+            ids.append(by_assessment[v])
+        elif len(names.get(v.lower(), ())) == 1:
+            ids.append(next(iter(names[v.lower()])))
+        else:
+            why = "names more than one taxon" if names.get(v.lower()) else "is no taxon id, assessment id or full scientific name of the data"
+            raise InputError(source, why, line=line, value=v)
+    return list(dict.fromkeys(ids))
 
 
 def species_record(aset: AssessmentSet, taxon: str, *, scope: str | None = "Global") -> dict[str, Any]:

@@ -136,6 +136,8 @@ def migrate(using: str = "default") -> None:
     executor = MigrationExecutor(conn)
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
         call_command("migrate", database=using, verbosity=0, interactive=False, skip_checks=True)
+    # the shared cache table (web app: log-in rate limit, facet counts); a no-op when it exists
+    call_command("createcachetable", database=using, verbosity=0)
     _migrated.add(key)
 
 

@@ -129,6 +129,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # static files (htmx, CSS, the map) served by the app itself, in any deployment (no CDN)
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -168,6 +170,20 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
 USE_I18N = True
 STATIC_URL = "static/"
+# WhiteNoise serves the apps' static folders directly (no collectstatic step needed)
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# One cache shared by every process serving the store (gunicorn workers, several hosts): log-in
+# failure counts (the rate limit) and computed sheet facet counts. A table in the store's database
+# (created with the store's tables).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "a2p_cache",
+        "OPTIONS": {"MAX_ENTRIES": 20000},
+    }
+}
 
 # -- web application (assess2plan.web.app) ----------------------------------------------------------
 LOGIN_URL = "login"

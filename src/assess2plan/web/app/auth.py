@@ -1,7 +1,8 @@
 """Log-in with a simple rate limit: after ``MAX_FAILURES`` failed attempts for one user name, or
 ``MAX_FAILURES_PER_ADDRESS`` from one client address (a workshop room shares one), within
 ``WINDOW`` seconds, further attempts are refused (429) until the window ends. Counts live in
-Django's cache (per process with the default local-memory cache)."""
+Django's cache, a table in the store's database: every process serving the store (gunicorn
+workers, several hosts) shares them."""
 
 from __future__ import annotations
 

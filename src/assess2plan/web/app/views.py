@@ -123,6 +123,7 @@ def sheet(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         conditions = _filters(filters)
         query = parse_query(conditions, text=search or None, sort=sort or None)
+        _refuse_hidden_places(access, query)
         total = store.sheet_count(slug, query)
         pages = max(1, -(-total // size))
         page = min(page, pages)
@@ -157,6 +158,17 @@ def sheet(request: HttpRequest, slug: str) -> HttpResponse:
         facets=_facet_groups(facets, conditions, base),
     )
     return _render_sheet(request, ctx)
+
+
+def _refuse_hidden_places(access, query) -> None:  # noqa: ANN001
+    """A filter on subnational places would tell where sensitive species live: refused for users who
+    may not see their locations (when the project has any)."""
+    fields = {c.field for c in getattr(query, "conditions", ())}
+    if "subnational" in fields and access.hidden_taxa():
+        raise A2PError(
+            "the subnational filter is only for users allowed to see the locations of sensitive species "
+            "(ask a project admin)"
+        )
 
 
 def _url(base: dict, **extra) -> str:
@@ -209,6 +221,24 @@ def _species_context(request: HttpRequest, access, taxon_id: str) -> dict:  # no
         if a.get(f)
     ]
     revision = store.revisions(slug, [a["assessment_id"]]).get(a["assessment_id"]) if a else None
+    # sensitive taxa: precise locations (subnational places, sites) only for users allowed to see them
+    hidden = tid in access.hidden_taxa()
+    if hidden:
+        rec["occurrence"] = [o for o in rec.get("occurrence") or [] if o.get("kind") != "subnational"]
+        sites = []
+    else:
+        links = store.site_links(slug, taxon=tid)
+        site_rows = {s["site_id"]: s for s in store.list_sites(slug).iter_rows(named=True)}
+        sites = [
+            {
+                "site_id": r["site_id"],
+                "name": r["site_name"],
+                "kind": (site_rows.get(r["site_id"]) or {}).get("kind") or "",
+                "source": r["source"],
+                "note": r["note"] or "",
+            }
+            for r in links.iter_rows(named=True)
+        ]
     return {
         "access": access,
         "project": access.project,
@@ -218,6 +248,9 @@ def _species_context(request: HttpRequest, access, taxon_id: str) -> dict:  # no
         "revision": revision,
         "narratives": narratives,
         "can_edit": access.can("edit"),
+        "locations_hidden": hidden,
+        "sensitive": tid in store.sensitive_taxa(slug),
+        "sites": sites,
     }
 
 
