@@ -422,3 +422,20 @@ def test_sensitive_flag_cleared_shows_locations(viewer_client, lakeland_sites):
 
     row = SensitiveTaxon.objects.get(taxon_id="990000001")
     assert row.removed_by == "admin" and row.remove_reason == "threat over"
+
+
+def test_sheet_answers_follow_edits_and_imports(viewer_client, lakeland):
+    """Sheet answers are kept in the shared cache per data version: an edit (or a new import) shows
+    at once, the same query before and after."""
+    url = f"/p/{PROJECT}/"
+    params = {"q": "name=auratus"}
+    before = viewer_client.get(url, params).content.decode()
+    assert "1–1 of 1 taxa" in _summary(before) or "of 1 taxa" in _summary(before)
+    assert "6.4" not in before
+    store.edit_actions(
+        PROJECT, operation="add", code="6.4", taxa=["990000001"], reason="test", user="ana"
+    )
+    after = viewer_client.get(url, params).content.decode()
+    assert "6.4" in after
+    # facet counts follow too: the new action is counted in the sidebar
+    assert re.search(r"action_needed%3D6\.4|action_needed=6\.4", after.replace("&amp;", "&"))

@@ -124,11 +124,8 @@ def sheet(request: HttpRequest, slug: str) -> HttpResponse:
         conditions = _filters(filters)
         query = parse_query(conditions, text=search or None, sort=sort or None)
         _refuse_hidden_places(access, query)
-        total = store.sheet_count(slug, query)
+        total, page, rows, facets = _sheet_answer(slug, query, size, page)
         pages = max(1, -(-total // size))
-        page = min(page, pages)
-        df = store.query_sheet(slug, query, limit=size, offset=(page - 1) * size)
-        facets = store.sheet_facets(slug, query, FACET_FIELDS)
     except A2PError as e:
         ctx["error"] = str(e)
         return _render_sheet(request, ctx)
@@ -141,23 +138,56 @@ def sheet(request: HttpRequest, slug: str) -> HttpResponse:
         last=min(total, page * size),
         prev_url=_url(base, page=page - 1) if page > 1 else None,
         next_url=_url(base, page=page + 1) if page < pages else None,
-        rows=[
-            {
-                "taxon_id": r["taxon_id"],
-                "scientific_name": r["scientific_name"],
-                "category": r["category"] or "",
-                "criteria": r["criteria"] or "",
-                "trend": r["population_trend"] or "",
-                "year": r["year_published"] or "",
-                "countries": _join(r["countries"]),
-                "major_threats": _join(r["major_threats"]),
-                "actions_needed": _join(r["actions_needed"]),
-            }
-            for r in df.iter_rows(named=True)
-        ],
+        rows=rows,
         facets=_facet_groups(facets, conditions, base),
     )
     return _render_sheet(request, ctx)
+
+
+#: how long a computed sheet answer is kept (a new import or edit makes new keys at once)
+SHEET_CACHE_SECONDS = 3600
+
+
+def _sheet_answer(slug: str, query, size: int, page: int) -> tuple[int, int, list[dict], list[tuple]]:  # noqa: ANN001
+    """(total, page number, rows of the page, facet counts) of a sheet query.
+
+    Kept in the shared cache under the project's data version: the workshop room asks the same
+    questions again and again (the whole sheet, a category, a country), and counting facets over
+    150,000 species takes seconds, so each distinct answer is computed once per import or edit."""
+    import hashlib
+    import json
+
+    from django.core.cache import cache
+
+    from assess2plan.web.app.derived import data_version
+
+    key_parts = [slug, repr(data_version(slug)), str(query), query.text or "", list(query.sort), size, page]
+    key = "a2p-sheet:" + hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    total = store.sheet_count(slug, query)
+    pages = max(1, -(-total // size))
+    page = min(page, pages)
+    df = store.query_sheet(slug, query, limit=size, offset=(page - 1) * size)
+    rows = [
+        {
+            "taxon_id": r["taxon_id"],
+            "scientific_name": r["scientific_name"],
+            "category": r["category"] or "",
+            "criteria": r["criteria"] or "",
+            "trend": r["population_trend"] or "",
+            "year": r["year_published"] or "",
+            "countries": _join(r["countries"]),
+            "major_threats": _join(r["major_threats"]),
+            "actions_needed": _join(r["actions_needed"]),
+        }
+        for r in df.iter_rows(named=True)
+    ]
+    facets = [tuple(r) for r in store.sheet_facets(slug, query, FACET_FIELDS).iter_rows()]
+    answer = (total, page, rows, facets)
+    cache.set(key, answer, SHEET_CACHE_SECONDS)
+    return answer
 
 
 def _refuse_hidden_places(access, query) -> None:  # noqa: ANN001
@@ -176,14 +206,16 @@ def _url(base: dict, **extra) -> str:
     return "?" + urlencode(params)
 
 
-def _facet_groups(facets, conditions: list[str], base: dict) -> list[dict]:  # noqa: ANN001
+def _facet_groups(facets: list[tuple], conditions: list[str], base: dict) -> list[dict]:
+    """The sidebar: per facet field its most frequent values (``facets``: (field, value, taxa)
+    rows, most frequent first within a field) with a link adding or removing that condition."""
     groups = []
     for name in FACET_FIELDS:
-        sub = facets.filter(facets["field"] == name).head(FACET_VALUES)
-        if sub.height == 0:
+        sub = [(v, n) for f, v, n in facets if f == name][:FACET_VALUES]
+        if not sub:
             continue
         values = []
-        for value, n in zip(sub["value"].to_list(), sub["taxa"].to_list(), strict=True):
+        for value, n in sub:
             cond = f"{name}={value}"
             active = cond in conditions
             q = " ".join(shlex.quote(c) for c in (conditions if active else [*conditions, cond]))
