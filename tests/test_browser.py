@@ -196,3 +196,174 @@ def test_species_page(app, page):
     assert name in page.locator("h1").inner_text()
     expect(page.get_by_role("heading", name="Threats").first).to_be_visible()
     app.shot(page, "species")
+
+
+def _json(app: App, *args: str):  # noqa: ANN202
+    import json
+
+    return json.loads(app.a2p(*args, "--format", "json").stdout)
+
+
+def test_import_into_a_new_project(app, page, tmp_path):
+    """Upload a download zip on the "New project" page, watch the progress, get the counts; then a
+    broken zip gets the CLI's clear message and changes nothing."""
+    import csv
+    import zipfile
+
+    from assess2plan.examples import example_path
+
+    src = example_path() / "download"
+    good = tmp_path / "lake-download.zip"
+    with zipfile.ZipFile(good, "w") as z:
+        for f in sorted(src.glob("*.csv")):
+            z.write(f, f.name)
+    with open(src / "assessments.csv", encoding="utf-8-sig", newline="") as fh:
+        n_assessments = sum(1 for _ in csv.DictReader(fh))
+    page.goto(app.base + "/")
+    page.get_by_test_id("new-project-link").click()
+    page.get_by_label("Project id").fill("lake2")
+    page.locator("#import-files").set_input_files(str(good))
+    app.shot(page, "import-form")
+    page.get_by_test_id("new-project-submit").click()
+    expect(page.get_by_test_id("import-job")).to_have_attribute("data-status", "done", timeout=120_000)
+    added = page.locator("[data-testid=import-counts] tr[data-table=assessments] td[data-col=added]")
+    assert int(added.inner_text().replace(",", "")) == n_assessments
+    app.shot(page, "import-done")
+    # the command line sees the same project
+    assert len(_json(app, "species", "-p", "lake2")) > 0
+    # a broken file: the assessment id of one row blanked
+    bad = tmp_path / "broken-download.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        for f in sorted(src.glob("*.csv")):
+            text = f.read_text(encoding="utf-8-sig")
+            if f.name == "assessments.csv":
+                lines = text.splitlines()
+                header = next(csv.reader([lines[0]]))
+                row = next(csv.reader([lines[2]]))
+                row[header.index("assessmentId")] = ""
+                import io
+
+                buf = io.StringIO()
+                csv.writer(buf, lineterminator="\n").writerow(row)
+                lines[2] = buf.getvalue().rstrip("\n")
+                text = "\n".join(lines) + "\n"
+            z.writestr(f.name, text)
+    before = _json(app, "species", "-p", PROJECT)
+    page.goto(app.base + f"/p/{PROJECT}/imports/")
+    page.locator("#import-files").set_input_files(str(bad))
+    page.get_by_test_id("import-submit").click()
+    expect(page.get_by_test_id("import-job")).to_have_attribute("data-status", "failed", timeout=120_000)
+    message = page.get_by_test_id("import-error").inner_text()
+    assert "broken-download.zip" in message and "assessments.csv" in message and "row 2" in message, message
+    assert "Traceback" not in page.content()
+    app.shot(page, "import-failed")
+    assert _json(app, "species", "-p", PROJECT) == before  # nothing changed
+
+
+def test_fix_findings_in_bulk(app, page):
+    """Select every fixable "major threat without an action" finding shown, give a reason, apply:
+    the actions are stored (the CLI's edit log says who and why) and those findings are gone."""
+    rule = "major_threat_no_action"
+    findings = [f for f in _json(app, "check", "-p", PROJECT, "--rule", rule)]
+    assert findings, "the example has findings of this rule"
+    page.goto(app.base + f"/p/{PROJECT}/findings/?rule={rule}")
+    expect(page.locator("#findings-summary")).to_contain_text(f"of {len(findings)} findings")
+    page.get_by_test_id("select-all-shown").check()
+    page.locator("#bulk-reason").fill("workshop day 1: actions for major threats")
+    app.shot(page, "findings-selected")
+    page.get_by_test_id("bulk-apply").click()
+    page.wait_for_load_state()
+    app.shot(page, "findings-fixed")
+    log = _json(app, "edit", "log", "-p", PROJECT)
+    mine = [e for e in log if e.get("reason") == "workshop day 1: actions for major threats"]
+    assert mine and all(e["made_by"] == app.user for e in mine), log
+    after = _json(app, "check", "-p", PROJECT, "--rule", rule)
+    assert len(after) < len(findings)
+
+
+def test_assign_a_bucket(app, page):
+    """Accept a species' planning bucket with a reason (an empty reason is refused); the decision
+    is stored with who made it (``a2p triage`` shows it)."""
+    page.goto(app.base + f"/p/{PROJECT}/triage/")
+    row = page.locator("#triage-board tr[data-taxon][data-status=suggested]").first
+    taxon, bucket = row.get_attribute("data-taxon"), row.get_attribute("data-bucket")
+    row.get_by_test_id("accept").click()
+    expect(page.get_by_test_id("decision-error")).to_be_visible()  # no reason given
+    row = page.locator(f"#triage-board tr[data-taxon='{taxon}'][data-bucket='{bucket}']").first
+    row.get_by_test_id("reason").fill("recovery plan agreed with the national authority")
+    row.get_by_test_id("accept").click()
+    expect(page.locator(f"#triage-board tr[data-taxon='{taxon}'][data-bucket='{bucket}']").first).to_have_attribute(
+        "data-status", re.compile("accept")
+    )
+    app.shot(page, "triage-accepted")
+    rows = [r for r in _json(app, "triage", "-p", PROJECT) if r["taxon_id"] == taxon and r["bucket"] == bucket]
+    assert rows and rows[0]["decided_by"] == app.user and "accept" in rows[0]["status"]
+
+
+def test_sign_up_for_an_action(app, page):
+    """Add a stakeholder, sign it up for an action for one species; the commitment is listed with
+    who recorded it (``a2p commit list``)."""
+    page.goto(app.base + f"/p/{PROJECT}/stakeholders/")
+    page.locator("#stakeholder-add summary").click()
+    page.locator("#sh-id").fill("lakefund")
+    page.locator("#sh-name").fill("Lake Mirren Trust")
+    page.get_by_test_id("stakeholder-add").click()
+    expect(page.get_by_test_id("stakeholders-table")).to_contain_text("Lake Mirren Trust")
+    page.goto(app.base + f"/p/{PROJECT}/commitments/")
+    page.get_by_test_id("signup-link").click()
+    page.locator("#su-stakeholder").select_option("lakefund")
+    page.locator("#su-action").select_option("2.1")
+    page.locator("#su-taxon").fill("990000001")
+    page.locator("#su-due").fill("2027-06-30")
+    app.shot(page, "signup-form")
+    page.get_by_test_id("signup-submit").click()
+    expect(page.get_by_test_id("commitment-record")).to_contain_text("Lake Mirren Trust")
+    app.shot(page, "signup-done")
+    rows = _json(app, "commit", "list", "-p", PROJECT)
+    mine = [r for r in rows if r["stakeholder_id"] == "lakefund"]
+    assert mine and mine[0]["action_code"] == "2.1" and mine[0]["taxon_id"] == "990000001"
+    assert mine[0]["updated_by"] == app.user
+
+
+def test_raise_a_site_event(app, page):
+    """Raise an event at a site: the species linked there (from the example's CSV, read here) are
+    listed as affected and flagged for re-assessment (``a2p flags list``)."""
+    import csv
+
+    from assess2plan.examples import example_path
+
+    with open(example_path() / "species_sites.csv", encoding="utf-8", newline="") as fh:
+        linked = {r["internalTaxonId"] for r in csv.DictReader(fh) if r["site_id"] == "VL01"}
+    assert linked
+    page.goto(app.base + f"/p/{PROJECT}/sites/")
+    page.get_by_role("link", name="VL01").first.click()
+    page.wait_for_url(re.compile(r".*/sites/VL01/$"))
+    page.locator("#event-title").fill("Lake Mirren: fish kill after an algal bloom")
+    page.locator("#event-severity").select_option("critical")
+    app.shot(page, "site-event-form")
+    page.locator("#raise-event").click()
+    page.wait_for_url(re.compile(r".*/events/\d+/$"))
+    rows = page.locator("#affected-species tbody tr[data-taxon]")
+    shown = {rows.nth(i).get_attribute("data-taxon") for i in range(rows.count())}
+    assert shown == linked
+    app.shot(page, "site-event-raised")
+    flags = _json(app, "flags", "list", "-p", PROJECT)
+    assert linked <= {f["taxon_id"] for f in flags if "algal bloom" in (f.get("reason") or "")}
+
+
+def test_download_the_report(app, page, tmp_path):
+    """The workshop report as PDF from the reports page: a real PDF naming the project."""
+    page.goto(app.base + f"/p/{PROJECT}/reports/")
+    page.locator("#report-title").fill("Lakeland workshop, day 2")
+    with page.expect_download(timeout=180_000) as dl:
+        page.locator("#report-pdf").click()
+    path = tmp_path / "report.pdf"
+    dl.value.save_as(path)
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF")
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    text = "".join(pdf[i].get_textpage().get_text_range() for i in range(min(len(pdf), 3)))
+    assert "Lakeland workshop, day 2" in text
+    page.screenshot(path=str(app.shots / "zz-reports-page.png"))

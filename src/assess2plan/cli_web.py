@@ -17,6 +17,7 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     """Add ``a2p serve`` to ``app``."""
     app.command("serve")(serve_cmd)
+    app.add_typer(token_app, name="token")
 
 
 def serve_cmd(
@@ -76,3 +77,79 @@ def serve_cmd(
         use_ipv6=ipv6,
         insecure_serving=True,
     )
+
+
+# -- a2p token: API tokens for the REST API (/api/v1/) ----------------------------------------------
+token_app = typer.Typer(
+    help="API tokens for the REST API at /api/v1/ (send as: Authorization: Bearer <token>).",
+    no_args_is_help=True,
+)
+
+
+def _web_user(username: str):  # noqa: ANN202 - a Django user
+    from django.contrib.auth import get_user_model
+
+    from assess2plan.errors import A2PError
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise A2PError(f"no user {username!r} (users are made at /admin/ or by a2p serve)")
+    return user
+
+
+@token_app.command("create")
+def token_create_cmd(
+    user: Annotated[str, typer.Argument(help="User name the token acts as (with that user's roles).")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for (shown in lists).")] = "",
+    database: DatabaseOpt = None,
+) -> None:
+    """Make a token for USER and print it. It is shown only this once: only its hash is stored."""
+    _store(database)
+    from assess2plan.cli import err
+    from assess2plan.web.api.tokens import create_token
+
+    token = create_token(_web_user(user), name)
+    typer.echo(token)
+    err.print(
+        f"Token for {user!r} made (prefix {token[:12]}). Copy it now: it cannot be shown again.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@token_app.command("list")
+def token_list_cmd(
+    user: Annotated[str | None, typer.Argument(help="Only this user's tokens (default: everyone's).")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """List tokens: prefix, user, name, made, last used, revoked (never the tokens themselves)."""
+    _store(database)
+    from rich.table import Table
+
+    from assess2plan.web.api.tokens import list_tokens
+
+    rows = list_tokens(_web_user(user) if user else None)
+    table = Table(title=f"{len(rows)} API tokens")
+    for c in ("prefix", "user", "name", "created", "last used", "revoked"):
+        table.add_column(c)
+
+    def when(t) -> str:  # noqa: ANN001
+        return t.strftime("%Y-%m-%d %H:%M UTC") if t else ""
+
+    for t in rows:
+        user = t.user.get_username()
+        table.add_row(t.prefix, user, t.name, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke_cmd(
+    prefix: Annotated[str, typer.Argument(help="The token's prefix (a2p token list), or the whole token.")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Revoke a token: it stops working at once (it stays in the list, marked revoked)."""
+    _store(database)
+    from assess2plan.web.api.tokens import revoke
+
+    t = revoke(prefix)
+    console.print(f"Revoked token {t.prefix} of {t.user.get_username()!r}.", highlight=False)

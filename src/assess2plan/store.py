@@ -388,13 +388,16 @@ def find_taxa(project: str, text: str, *, limit: int = 50, using: str = "default
 
     t = text.strip()
     taxa = Taxon.objects.using(using).filter(project__slug=project)
+    # a taxon id or an assessment id answers from an index: the name searches (which read every
+    # taxon of the project) only when neither matches
     exact = list(taxa.filter(taxon_id=t).values_list("taxon_id", flat=True))
     exact += list(
         Assessment.objects.using(using)
         .filter(project__slug=project, assessment_id=t)
         .values_list("taxon__taxon_id", flat=True)
     )
-    exact += list(taxa.filter(scientific_name__iexact=t).values_list("taxon_id", flat=True))
+    if not exact:
+        exact = list(taxa.filter(scientific_name__iexact=t).values_list("taxon_id", flat=True))
     if exact:
         return sorted(set(exact))
     return sorted(set(taxa.filter(scientific_name__icontains=t).values_list("taxon_id", flat=True)[:limit]))

@@ -16,7 +16,7 @@ libpangoft2-1.0-0) and a font (fonts-dejavu-core).
 
 from __future__ import annotations
 
-from assess2plan.report.data import CATEGORY_COLOURS, ReportData
+from assess2plan.report.data import CATEGORY_COLOURS, ReportData, visible_site_links, withhold_texts
 from assess2plan.report.datasheet import SCHEMA_VERSION, datasheet, datasheet_record, datasheets_json
 from assess2plan.report.maps import CHOROPLETH_COLOURS
 from assess2plan.report.workshop import report_html, workshop_report
@@ -30,5 +30,7 @@ __all__ = [
     "datasheet_record",
     "datasheets_json",
     "report_html",
+    "visible_site_links",
+    "withhold_texts",
     "workshop_report",
 ]

@@ -97,6 +97,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "events": ("event_id", "site_id", "title", "description", "severity", "made_at"),
 }
 FRAMES = tuple(REQUIRED)
+#: Place kinds that are precise locations: withheld for the species in ``ReportData.hidden_taxa``.
+PRECISE_PLACES = ("site", "subnational")
+#: What a report shows instead of a text that names a precise location of a sensitive species.
+WITHHELD = "(withheld: names a precise location of a sensitive species)"
+_PRECISE_TEXT = r"(?i)\bsites?\b|site:|subnational"
 
 
 def category_colour(code: str | None) -> str:
@@ -134,6 +139,13 @@ class ReportData:
     ``findings`` a findings frame (``checks.check_frame``) or the list of ``run_checks``.
     ``experts`` (Red List credits per taxon) is derived from the set's credits when not given.
     Sensitive sites are neither drawn nor given coordinates unless ``show_sensitive`` is true.
+    ``hidden_taxa`` (taxon ids; the sensitive species the reader may not locate) leaves out their
+    precise locations: their site links (so neither the sites section nor their datasheets say
+    where they live), their membership of clusters at a site or subnational place, their
+    subnational places, and the bucket reasons and findings of theirs that name a site or
+    subnational place. Empty by default (the CLI's reports, for people who may see everything).
+    Frames derived from the site links (buckets, clusters) are best computed from
+    ``visible_site_links(links, hidden_taxa)`` so that other species' reasons do not count them.
     ``max_rows`` caps every long list ("and N more"); ``today`` decides which commitments are
     overdue when the commitments frame has no ``overdue`` column.
     """
@@ -156,10 +168,12 @@ class ReportData:
     site_links: pl.DataFrame | None = None
     events: pl.DataFrame | None = None
     show_sensitive: bool = False
+    hidden_taxa: frozenset[str] = frozenset()
     max_rows: int = 200
     today: dt.date | None = None
 
     def __post_init__(self) -> None:
+        self.hidden_taxa = frozenset(str(t) for t in (self.hidden_taxa or ()))
         if not isinstance(self.aset, AssessmentSet):
             raise A2PError(f"ReportData needs an AssessmentSet, not {type(self.aset).__name__}")
         if self.clusters is not None and not isinstance(self.clusters, pl.DataFrame):
@@ -189,6 +203,39 @@ class ReportData:
                 )
         if self.max_rows < 1:
             raise A2PError(f"max_rows must be at least 1, not {self.max_rows}")
+        if self.hidden_taxa:
+            self._withhold_locations()
+
+    def _withhold_locations(self) -> None:
+        """Leave the precise locations of ``hidden_taxa`` out of every frame (see the class doc)."""
+        hidden = self.hidden_taxa
+        if self.site_links is not None:
+            self.site_links = visible_site_links(self.site_links, hidden)
+        if self.findings is not None:
+            self.findings = withhold_texts(self.findings, hidden, ("message", "evidence", "suggested_fix"))
+        if self.buckets is not None:
+            self.buckets = withhold_texts(self.buckets, hidden, ("reason", "evidence"))
+        if self.clusters is not None and self.cluster_members is not None and self.clusters.height:
+            precise = self.clusters.filter(pl.col("place_kind").is_in(list(PRECISE_PLACES)))
+            ids = precise.get_column("cluster_id").implode()
+            members = self.cluster_members.filter(
+                ~(pl.col("cluster_id").is_in(ids) & pl.col("taxon_id").cast(pl.Utf8).is_in(list(hidden)))
+            )
+            sizes = (
+                members.filter(pl.col("cluster_id").is_in(ids))
+                .group_by("cluster_id")
+                .agg(pl.col("taxon_id").n_unique().alias("_size"))
+            )
+            clusters = self.clusters.join(sizes, on="cluster_id", how="left")
+            is_precise = pl.col("cluster_id").is_in(ids)
+            clusters = clusters.filter(~is_precise | pl.col("_size").is_not_null()).with_columns(
+                pl.when(is_precise)
+                .then(pl.col("_size").cast(self.clusters.schema["size"]))
+                .otherwise(pl.col("size"))
+                .alias("size")
+            )
+            self.clusters = clusters.drop("_size")
+            self.cluster_members = members
 
     # -- the species covered ----------------------------------------------------------------------
     @cached_property
@@ -281,8 +328,11 @@ class ReportData:
         column = {"country": "countries", "lme": "lmes", "fao": "fao_areas", "subnational": "subnational"}[
             kind
         ]
+        sp = self.species
+        if kind in PRECISE_PLACES and self.hidden_taxa:
+            sp = sp.filter(~pl.col("taxon_id").is_in(list(self.hidden_taxa)))
         long = (
-            self.species.select("taxon_id", "category", pl.col(column).alias("code"))
+            sp.select("taxon_id", "category", pl.col(column).alias("code"))
             .explode("code", empty_as_null=True)
             .drop_nulls("code")
             .unique(["taxon_id", "code"])
@@ -405,6 +455,37 @@ class ReportData:
             .sort("taxon_id", "order", "name")
             .drop("order")
         )
+
+
+def visible_site_links(links: pl.DataFrame, hidden_taxa: Iterable[str]) -> pl.DataFrame:
+    """The site links without those of ``hidden_taxa`` (sensitive species the reader may not
+    locate)."""
+    hidden = [str(t) for t in hidden_taxa]
+    if not hidden:
+        return links
+    return links.filter(~pl.col("taxon_id").cast(pl.Utf8).is_in(hidden))
+
+
+def withhold_texts(frame: pl.DataFrame, hidden_taxa: Iterable[str], columns: Iterable[str]) -> pl.DataFrame:
+    """``frame`` (findings, bucket assignments: one row per taxon) with the texts of ``hidden_taxa``
+    that name a site or a subnational place replaced: ``message`` / ``reason`` by :data:`WITHHELD`,
+    the other columns (evidence, suggested fix) by null. Rows of other taxa are unchanged."""
+    hidden = [str(t) for t in hidden_taxa]
+    cols = [c for c in columns if c in frame.columns]
+    if not hidden or not cols or frame.height == 0:
+        return frame
+    mine = pl.col("taxon_id").cast(pl.Utf8).is_in(hidden)
+    names = pl.any_horizontal(
+        [pl.col(c).cast(pl.Utf8).str.contains(_PRECISE_TEXT).fill_null(False) for c in cols]
+    )
+    out = frame.with_columns((mine & names).alias("_withheld"))
+    return out.with_columns(
+        pl.when(pl.col("_withheld"))
+        .then(pl.lit(WITHHELD if c in ("message", "reason") else None, dtype=frame.schema[c]))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in cols
+    ).drop("_withheld")
 
 
 def _code_key(code: str | None) -> tuple:

@@ -46,6 +46,9 @@ commitments                [{commitment_id, stakeholder_id, stakeholder_name, ac
 stakeholders               [{stakeholder_id, name, kind, organisation, role, reasons [..]}] or null
 experts                    [{name, credit_type}] from the assessment's Red List credits
 findings                   [{rule, severity, message, suggested_fix}] or null
+locations_withheld         true when the reader may not see this (sensitive) species' precise
+                           locations: ``subnational`` is then empty and ``sites`` leaves its
+                           links out (``ReportData.hidden_taxa``)
 citation                   the published citation, else one built from the assessors, year and ids
                            (``citation_constructed`` says which)
 url                        the published URL, else the Red List species page built from the ids
@@ -239,8 +242,9 @@ class _Index:
             "rationale": plain_text(a.get("rationale")) or None,
         }
         occ = self.by_aid["occurrence"].get(aid, [])
+        withheld = tid in self.data.hidden_taxa
         for kind, key in _OCC_KEYS.items():
-            rows = [r for r in occ if r["kind"] == kind]
+            rows = [r for r in occ if r["kind"] == kind and not (withheld and kind == "subnational")]
             scheme = {"country": "countries", "fao": "faos"}.get(kind)
             rec[key] = [
                 {
@@ -383,6 +387,7 @@ class _Index:
                 for r in self.findings.get(tid, [])
             ]
         )
+        rec["locations_withheld"] = withheld
         citation = a.get("citation")
         rec["citation"] = plain_text(citation) if citation else self._citation(rec)
         rec["citation_constructed"] = not citation

@@ -143,6 +143,7 @@ def _sites(data: ReportData, draw) -> dict[str, Any] | None:
         "links": None if links is None else links.height,
         "unreadable": bad,
         "withheld": sum(1 for r in rows if r["location"].startswith("withheld")),
+        "links_withheld": bool(data.hidden_taxa),
     }
 
 

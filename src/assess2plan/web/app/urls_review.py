@@ -1,18 +1,18 @@
-"""URLs of the review pages (placeholder until the pages land)."""
+"""URLs of the review pages: findings (bulk fixes), clusters, triage board, audit log."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from django.urls import path
 
-
-def _todo(request, slug: str) -> HttpResponse:  # noqa: ANN001
-    return HttpResponse("not built yet", status=501)
-
+from assess2plan.web.app import views_review as v
 
 urlpatterns = [
-    path("p/<slug:slug>/findings/", _todo, name="findings"),
-    path("p/<slug:slug>/clusters/", _todo, name="clusters"),
-    path("p/<slug:slug>/triage/", _todo, name="triage"),
-    path("p/<slug:slug>/audit/", _todo, name="audit"),
+    path("p/<slug:slug>/findings/", v.findings, name="findings"),
+    path("p/<slug:slug>/findings/fix/", v.findings_fix, name="findings-fix"),
+    path("p/<slug:slug>/clusters/", v.clusters, name="clusters"),
+    path("p/<slug:slug>/triage/", v.triage, name="triage"),
+    path("p/<slug:slug>/triage/decide/", v.triage_decide, name="triage-decide"),
+    path("p/<slug:slug>/triage/undo/", v.triage_undo, name="triage-undo"),
+    path("p/<slug:slug>/audit/", v.audit, name="audit"),
+    path("p/<slug:slug>/audit/undo/", v.audit_undo, name="audit-undo"),
 ]

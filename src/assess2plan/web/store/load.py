@@ -1192,11 +1192,17 @@ def read_frames(
         **{c: SCHEMA["assessments"][c] for c in a_cols},
         "latest": pl.Boolean,
     }
+    a_where, a_params = where, params
+    if ids is not None:
+        # some taxa: from the taxon key to their assessments ("+" keeps SQLite's planner off the
+        # project's assessment index, which would walk every assessment of the project)
+        a_where = ["+a.project_id = %s", *where[1:], "t.project_id = %s"]
+        a_params = [*params, pid]
     assessments = run(
         f"SELECT a.id, t.taxon_id, {', '.join('a.' + _q(A.columns[c]) for c in a_cols)}, a.latest "
         f"FROM {_q(A.db_table)} a JOIN {_q(T.db_table)} t ON t.id = a.taxon_id",
-        where,
-        params,
+        a_where,
+        a_params,
         a_schema,
     )
     out: dict[str, pl.DataFrame] = {}
@@ -1218,13 +1224,14 @@ def read_frames(
             )
             df = db.frame(sql, params, schema)
         else:
-            df = run(
-                f"{select} JOIN {_q(A.db_table)} a ON a.id = c.{_q(L.fk)} JOIN {_q(T.db_table)} t "
-                "ON t.id = a.taxon_id",
-                where,
-                params,
-                schema,
-            )
+            # some taxa: by the keys of their assessments (read above), through the child table's
+            # assessment index (a join on the taxon id lets SQLite's planner scan the child table)
+            pks = assessments["_pk"].to_list()
+            parts = [
+                db.frame(f"{select} WHERE c.{_q(L.fk)} IN ({db.ph(len(chunk))})", list(chunk), schema)
+                for chunk in _chunks(pks)
+            ]
+            df = pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=schema)
         out[child] = df.join(keys, on="_pk", how="inner").select(list(SCHEMA[child]))
 
     # taxa: those of the selected assessments, plus (without a scope filter) taxa with no assessment
@@ -1237,9 +1244,21 @@ def read_frames(
     )
     keep = pl.col("taxon_id").is_in(assessments["taxon_id"].unique().implode())
     if not scope:
-        with_any = db.frame(
-            f"SELECT DISTINCT taxon_id FROM {_q(A.db_table)} WHERE project_id = %s", [pid], {"_tpk": pl.Int64}
-        )
+        if ids is None:
+            with_any = db.frame(
+                f"SELECT DISTINCT taxon_id FROM {_q(A.db_table)} WHERE project_id = %s", [pid], {"_tpk": pl.Int64}
+            )
+        else:  # only the selected taxa's (by the assessments' taxon index)
+            tpks = taxa["_tpk"].to_list()
+            parts = [
+                db.frame(
+                    f"SELECT DISTINCT taxon_id FROM {_q(A.db_table)} WHERE taxon_id IN ({db.ph(len(chunk))})",
+                    list(chunk),
+                    {"_tpk": pl.Int64},
+                )
+                for chunk in _chunks(tpks)
+            ]
+            with_any = pl.concat(parts) if parts else pl.DataFrame(schema={"_tpk": pl.Int64})
         keep = keep | ~pl.col("_tpk").is_in(with_any["_tpk"].implode())
     taxa = taxa.filter(keep)
     out["taxa"] = taxa.select(taxa_cols)
