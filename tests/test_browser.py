@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.test_cli_web import start_serve
 
 try:
     from playwright.sync_api import expect
@@ -35,12 +36,6 @@ A2P = [sys.executable, "-c", "from assess2plan.cli import main; main()"]
 PROJECT = "example"
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _need_browser() -> None:
@@ -83,17 +78,8 @@ def app(tmp_path_factory) -> Iterator[App]:
     # the README's first command (after installing): the example project
     demo = subprocess.run([*A2P, "demo"], env=env, capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*A2P, "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    proc, out = start_serve(env)
     try:
-        out = ""
-        while "Ctrl+C" not in out:
-            line = proc.stdout.readline()
-            assert line, f"server stopped: {out}"
-            out += line
         m = re.search(r"administrator (\S+) with password (\S+)", out)
         assert m, out
         address = re.search(r"(http://\S+/)", out).group(1)

@@ -27,6 +27,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_serve(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
+    """Start ``a2p serve ARGS`` and read what it prints up to its address line; (process, output)."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*A2P, "serve", "--port", str(port), *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    out = ""
+    while "Ctrl+C" not in out:
+        line = proc.stdout.readline()
+        if not line:
+            proc.wait(timeout=20)
+            raise AssertionError(f"server stopped: {out}")
+        out += line
+    return proc, out
+
+
 @pytest.mark.django_db(transaction=True)
 def test_ensure_admin_only_once():
     from django.contrib.auth.models import User
@@ -49,20 +66,12 @@ def test_serve_end_to_end(tmp_path):
         [*A2P, "import", str(example_path() / "download"), "-p", "lakeland", "--database", db],
         env=env, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*A2P, "serve", "--port", str(port), "--database", db],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    proc, out = start_serve(env, "--database", db)
     try:
-        out = ""
-        while "Ctrl+C" not in out:
-            line = proc.stdout.readline()
-            assert line, f"server stopped: {out}"
-            out += line
         m = re.search(r"administrator (\S+) with password (\S+)", out)
         assert m, out
         user, password = m.groups()
+        port = re.search(r"http://localhost:(\d+)/", out).group(1)
         base = f"http://127.0.0.1:{port}"
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -87,16 +96,8 @@ def test_serve_end_to_end(tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
     # second start: no new administrator, no password shown
-    proc = subprocess.Popen(
-        [*A2P, "serve", "--port", str(port), "--database", db],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    proc, out = start_serve(env, "--database", db)
     try:
-        out = ""
-        while "Ctrl+C" not in out:
-            line = proc.stdout.readline()
-            assert line, f"server stopped: {out}"
-            out += line
         assert "password" not in out
     finally:
         proc.terminate()

@@ -143,6 +143,20 @@ def find_taxon(aset: AssessmentSet, taxon: str) -> str:
     raise A2PError(f"{taxon!r} matches {len(ids)} taxa ({shown}); give a taxon id or the full name")
 
 
+#: the child tables of an assessment in a species record (``species_record``), in the order shown
+RECORD_TABLES = (
+    "threats",
+    "actions_in_place",
+    "actions_needed",
+    "research_needed",
+    "habitats",
+    "occurrence",
+    "use_trade",
+    "credits",
+    "other_fields",
+)
+
+
 def read_taxa_list(path: str | Path) -> list[tuple[int, str]]:
     """A list of taxa, one per line (taxon id, assessment id or full scientific name; a CSV's first
     column; ``#`` starts a comment; blank lines skipped) as (line number, value)."""
@@ -212,17 +226,7 @@ def species_record(aset: AssessmentSet, taxon: str, *, scope: str | None = "Glob
         return record
     aid = latest["assessment_id"][0]
     record["assessment"] = latest.to_dicts()[0]
-    for table in (
-        "threats",
-        "actions_in_place",
-        "actions_needed",
-        "research_needed",
-        "habitats",
-        "occurrence",
-        "use_trade",
-        "credits",
-        "other_fields",
-    ):
+    for table in RECORD_TABLES:
         df = aset.tables[table].filter(pl.col("assessment_id") == aid).drop("assessment_id", "taxon_id")
         record[table] = df.to_dicts()
     return record

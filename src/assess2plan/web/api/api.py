@@ -37,6 +37,7 @@ from ninja.errors import AuthenticationError, ValidationError
 from assess2plan import store
 from assess2plan.errors import A2PError, InputError
 from assess2plan.sheet import LIST_COLUMNS, NARRATIVE_FIELDS, parse_query
+from assess2plan.species import RECORD_TABLES
 from assess2plan.text import sanitise_html
 from assess2plan.web.api import schemas as s
 from assess2plan.web.api.auth import SessionAuth, TokenAuth
@@ -60,17 +61,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 2**31 - 1
 #: the child tables of an assessment, as ``species_record`` gives them
-CHILD_TABLES = (
-    "threats",
-    "actions_in_place",
-    "actions_needed",
-    "research_needed",
-    "habitats",
-    "occurrence",
-    "use_trade",
-    "credits",
-    "other_fields",
-)
+CHILD_TABLES = RECORD_TABLES
 #: words in a bucket reason / finding that name a precise place (site links, subnational units)
 PLACE_MARKERS = ('"site:', '"subnational:', "(site ", "(subnational ", "subnational")
 HIDDEN_NOTE = "not shown: it names places of a sensitive species (ask a project admin)"

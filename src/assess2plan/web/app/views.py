@@ -161,14 +161,26 @@ def _sheet_answer(slug: str, query, size: int, page: int) -> tuple[int, int, lis
 
     from assess2plan.web.app.derived import data_version
 
-    key_parts = [slug, repr(data_version(slug)), str(query), query.text or "", list(query.sort), size, page]
-    key = "a2p-sheet:" + hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
-    total = store.sheet_count(slug, query)
+    def key(*parts: object) -> str:
+        text = json.dumps([slug, repr(version), str(query), query.text or "", *parts], default=str)
+        return "a2p-sheet:" + hashlib.sha256(text.encode()).hexdigest()
+
+    version = data_version(slug)
+    # the count and the facet counts do not depend on the page or the order: kept once per selection
+    selection = cache.get(key("selection"))
+    if selection is None:
+        selection = (
+            store.sheet_count(slug, query),
+            [tuple(r) for r in store.sheet_facets(slug, query, FACET_FIELDS).iter_rows()],
+        )
+        cache.set(key("selection"), selection, SHEET_CACHE_SECONDS)
+    total, facets = selection
     pages = max(1, -(-total // size))
     page = min(page, pages)
+    page_key = key(list(query.sort), size, page)
+    rows = cache.get(page_key)
+    if rows is not None:
+        return total, page, rows, facets
     df = store.query_sheet(slug, query, limit=size, offset=(page - 1) * size)
     rows = [
         {
@@ -184,10 +196,8 @@ def _sheet_answer(slug: str, query, size: int, page: int) -> tuple[int, int, lis
         }
         for r in df.iter_rows(named=True)
     ]
-    facets = [tuple(r) for r in store.sheet_facets(slug, query, FACET_FIELDS).iter_rows()]
-    answer = (total, page, rows, facets)
-    cache.set(key, answer, SHEET_CACHE_SECONDS)
-    return answer
+    cache.set(page_key, rows, SHEET_CACHE_SECONDS)
+    return total, page, rows, facets
 
 
 def _refuse_hidden_places(access, query) -> None:  # noqa: ANN001

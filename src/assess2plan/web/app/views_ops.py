@@ -34,6 +34,7 @@ from assess2plan.web.app import derived
 from assess2plan.web.app import imports as jobs
 from assess2plan.web.app.access import Access, require
 from assess2plan.web.app.models import ImportJob
+from assess2plan.web.store.planning import COMMITMENT_STATUSES, STAKEHOLDER_FIELDS
 
 #: import jobs listed on the imports page
 JOBS_SHOWN = 30
@@ -43,18 +44,8 @@ WARNINGS_SHOWN = 200
 EXPERTS_SHOWN = 300
 #: taxa offered in the sign-up form's list (larger projects: type the id or name)
 TAXA_LISTED = 3000
-STAKEHOLDER_FORM_FIELDS = (
-    "name",
-    "kind",
-    "organisation",
-    "role",
-    "email",
-    "webhook",
-    "countries",
-    "sites",
-    "expertise",
-)
-COMMITMENT_STATUSES = ("proposed", "active", "done", "dropped")
+#: the stakeholder fields a form edits (the store's, but where the record came from)
+STAKEHOLDER_FORM_FIELDS = tuple(f for f in STAKEHOLDER_FIELDS if f != "source")
 BUCKET_LABELS = {
     "single_species": "single-species recovery",
     "site_based": "habitat / site-based",
