@@ -41,6 +41,13 @@ def _a2p_home(tmp_path, monkeypatch):
     monkeypatch.setenv("A2P_HOME", str(tmp_path / "a2p-home"))
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Test users' passwords hashed cheaply in this process (the real hasher is deliberately slow;
+    servers started as child processes keep it)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # -- the store on SQLite and PostgreSQL ---------------------------------------------------------------
 PG_URL = os.environ.get("A2P_TEST_POSTGRES_URL")
 
