@@ -67,6 +67,9 @@ def serve_cmd(
     ipv6 = ":" in host
     addrport = f"[{host}]:{port}" if ipv6 else f"{host}:{port}"
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    from assess2plan.web.app.views import warm_up
+
+    warm_up()
     console.print(f"assess2plan at http://{shown}:{port}/  (Ctrl+C to stop)", highlight=False)
     # Django's threaded server; static files (htmx, CSS) served by the staticfiles app
     call_command(

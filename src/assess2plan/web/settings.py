@@ -19,6 +19,9 @@ Everything comes from the environment; nothing secret lives in the repository.
     ``1`` to turn Django's DEBUG on.
 ``A2P_SECURE_COOKIES``
     ``1`` when the web app is served over HTTPS: session and CSRF cookies become ``Secure``.
+``A2P_CONN_MAX_AGE``
+    Seconds a PostgreSQL connection is kept for the next request (default 0; the production
+    entry point ``assess2plan.web.wsgi`` uses 60).
 """
 
 from __future__ import annotations
@@ -83,7 +86,10 @@ def parse_database_url(url: str) -> dict:
             "HOST": unquote(parts.hostname or ""),
             "PORT": str(parts.port or ""),
             "OPTIONS": options,
-            "CONN_MAX_AGE": 0,
+            # seconds a connection is kept between requests (a web server sets it: a new
+            # PostgreSQL connection per request costs a server process start)
+            "CONN_MAX_AGE": int(os.environ.get("A2P_CONN_MAX_AGE") or 0),
+            "CONN_HEALTH_CHECKS": True,
         }
     raise ValueError(
         f"unsupported database URL {url!r}: use sqlite:///path or postgres://user:pass@host:port/db"

@@ -32,6 +32,26 @@ FACET_FIELDS = (
     "research",
 )
 FACET_VALUES = 12
+
+
+def warm_up() -> None:
+    """Start building the sheet's facet index of every project in a background thread (a server
+    calls this at start: at 150,000 species the index takes seconds to read)."""
+    import threading
+
+    def run() -> None:
+        from django.db import connections
+
+        from assess2plan.web.store.sheet import warm_facets
+
+        try:
+            warm_facets(FACET_FIELDS)
+        except Exception:  # noqa: BLE001 - a cold index is built on first use instead
+            pass
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=run, name="a2p-warm-facets", daemon=True).start()
 SORTS = [
     ("", "name"),
     ("category", "category (most threatened first)"),
@@ -124,11 +144,41 @@ def sheet(request: HttpRequest, slug: str) -> HttpResponse:
         conditions = _filters(filters)
         query = parse_query(conditions, text=search or None, sort=sort or None)
         _refuse_hidden_places(access, query)
-        total, page, rows, facets = _sheet_answer(slug, query, size, page)
-        pages = max(1, -(-total // size))
     except A2PError as e:
         ctx["error"] = str(e)
         return _render_sheet(request, ctx)
+    # the results fragment depends on the question and the data only: rendered once per version
+    from django.core.cache import cache
+    from django.template.loader import render_to_string
+
+    from assess2plan.web.app.derived import data_version
+
+    version = data_version(slug)
+    html_key = _cache_key("html", slug, version, filters, search, sort, size, page)
+    html = cache.get(html_key)
+    if html is None:
+        try:
+            _sheet_context(ctx, slug, query, conditions, version, page)
+        except A2PError as e:
+            ctx["error"] = str(e)
+            return _render_sheet(request, ctx)
+        html = render_to_string("a2p/_sheet_results.html", ctx, request=request)
+        cache.set(html_key, html, SHEET_CACHE_SECONDS)
+    return _render_sheet(request, ctx, html)
+
+
+def _cache_key(*parts: object) -> str:
+    import hashlib
+    import json
+
+    return "a2p-sheet:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def _sheet_context(ctx: dict, slug: str, query, conditions: list[str], version: tuple, page: int) -> None:  # noqa: ANN001
+    """Fill ``ctx`` with the results of ``query``: rows of the page, counts, facets, page links."""
+    filters, search, sort, size = ctx["filters"], ctx["search"], ctx["sort"], ctx["size"]
+    total, page, rows, facets = _sheet_answer(slug, query, size, page, version)
+    pages = max(1, -(-total // size))
     base = {"q": filters, "search": search, "sort": sort, "size": size if size != PAGE_SIZE else ""}
     ctx.update(
         total=total,
@@ -141,31 +191,23 @@ def sheet(request: HttpRequest, slug: str) -> HttpResponse:
         rows=rows,
         facets=_facet_groups(facets, conditions, base),
     )
-    return _render_sheet(request, ctx)
 
 
 #: how long a computed sheet answer is kept (a new import or edit makes new keys at once)
 SHEET_CACHE_SECONDS = 3600
 
 
-def _sheet_answer(slug: str, query, size: int, page: int) -> tuple[int, int, list[dict], list[tuple]]:  # noqa: ANN001
+def _sheet_answer(slug: str, query, size: int, page: int, version: tuple) -> tuple[int, int, list[dict], list[tuple]]:  # noqa: ANN001
     """(total, page number, rows of the page, facet counts) of a sheet query.
 
     Kept in the shared cache under the project's data version: the workshop room asks the same
     questions again and again (the whole sheet, a category, a country), and counting facets over
     150,000 species takes seconds, so each distinct answer is computed once per import or edit."""
-    import hashlib
-    import json
-
     from django.core.cache import cache
 
-    from assess2plan.web.app.derived import data_version
-
     def key(*parts: object) -> str:
-        text = json.dumps([slug, repr(version), str(query), query.text or "", *parts], default=str)
-        return "a2p-sheet:" + hashlib.sha256(text.encode()).hexdigest()
+        return _cache_key(slug, repr(version), str(query), query.text or "", *parts)
 
-    version = data_version(slug)
     # the count and the facet counts do not depend on the page or the order: kept once per selection
     selection = cache.get(key("selection"))
     if selection is None:
@@ -234,10 +276,15 @@ def _facet_groups(facets: list[tuple], conditions: list[str], base: dict) -> lis
     return groups
 
 
-def _render_sheet(request: HttpRequest, ctx: dict) -> HttpResponse:
+def _render_sheet(request: HttpRequest, ctx: dict, results_html: str | None = None) -> HttpResponse:
+    """The page, or for HTMX requests the results fragment only (``results_html`` when rendered)."""
+    from django.utils.safestring import mark_safe
+
+    if results_html is None:
+        results_html = render(request, "a2p/_sheet_results.html", ctx).content.decode()
     if request.headers.get("HX-Request"):
-        return render(request, "a2p/_sheet_results.html", ctx)
-    return render(request, "a2p/sheet.html", ctx)
+        return HttpResponse(results_html)
+    return render(request, "a2p/sheet.html", {**ctx, "results_html": mark_safe(results_html)})  # noqa: S308 - our template
 
 
 def _species_context(request: HttpRequest, access, taxon_id: str) -> dict:  # noqa: ANN001
