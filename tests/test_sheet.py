@@ -347,6 +347,14 @@ def test_store_full_text_search(alias):
     assert found("nothing-like-this") == set()
     # (SQLite's FTS5 indexes HTML tag names as words, PostgreSQL's parser skips them: not tested)
     assert found("it's o'neil \\ % _") == set()  # quotes and wildcards are literal
+    # a page told how many rows match (PostgreSQL then selects a small text selection first):
+    # the same rows in the same order, every page
+    for text in ("coral", "bleaching", "park"):
+        q = parse_query([], text=text, sort="-category")
+        whole = store.query_sheet("fts", q, using=alias)
+        n = store.sheet_count("fts", q, using=alias)
+        pages = [store.query_sheet("fts", q, limit=1, offset=i, rows=n, using=alias) for i in range(n)]
+        assert [p["assessment_id"][0] for p in pages] == whole["assessment_id"].to_list()
 
 
 def _fts_integrity(alias: str) -> None:

@@ -298,14 +298,18 @@ def query_sheet(
     *,
     limit: int | None = None,
     offset: int = 0,
+    rows: int | None = None,
     using: str = "default",
 ) -> pl.DataFrame:
     """The planning sheet of ``project`` (``assess2plan.sheet.SHEET_COLUMNS``) filtered, searched
-    (SQLite FTS5 / PostgreSQL full-text search, with stemming) and sorted by ``query``."""
+    (SQLite FTS5 / PostgreSQL full-text search, with stemming) and sorted by ``query``.
+
+    ``rows``: how many rows the query matches, when the caller has counted them (``sheet_count``)
+    for a page: it lets the store pick the faster plan for a page of a small selection."""
     migrate(using)
     from assess2plan.web.store import sheet
 
-    return sheet.sheet_page(project, query or SheetQuery(), limit=limit, offset=offset, using=using)
+    return sheet.sheet_page(project, query or SheetQuery(), limit=limit, offset=offset, rows=rows, using=using)
 
 
 def sheet_count(project: str = "default", query: SheetQuery | None = None, *, using: str = "default") -> int:

@@ -223,7 +223,7 @@ def _sheet_answer(slug: str, query, size: int, page: int, version: tuple) -> tup
     rows = cache.get(page_key)
     if rows is not None:
         return total, page, rows, facets
-    df = store.query_sheet(slug, query, limit=size, offset=(page - 1) * size)
+    df = store.query_sheet(slug, query, limit=size, offset=(page - 1) * size, rows=total)
     rows = [
         {
             "taxon_id": r["taxon_id"],

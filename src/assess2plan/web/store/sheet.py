@@ -371,11 +371,22 @@ def _project_id(project: str, using: str) -> int:
     return pid
 
 
+#: PostgreSQL: a page of a text-search selection of at most this many rows selects them first
+_FEW_ROWS = 5000
+
+
 def matching_ids(
-    project: str, query: SheetQuery, using: str = "default", *, limit: int | None = None, offset: int = 0
+    project: str,
+    query: SheetQuery,
+    using: str = "default",
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    rows: int | None = None,
 ) -> pl.DataFrame:
     """``_pk``, ``assessment_id``, ``taxon_id`` of the sheet rows matching ``query``, in sheet order
-    (``limit`` rows from ``offset``; all by default)."""
+    (``limit`` rows from ``offset``; all by default). ``rows``: how many match, when the caller
+    counted them."""
     ensure_index(project, using)
     if query.text:
         search.ensure_text_index(project, using)
@@ -387,6 +398,15 @@ def matching_ids(
         f"SELECT a.id, a.assessment_id, t.taxon_id FROM {plan.source(True)} "
         f"WHERE {plan.where} ORDER BY {_order_sql(query.sort)}"
     )
+    if vendor == "postgresql" and query.text and limit is not None and rows is not None and rows <= _FEW_ROWS:
+        # PostgreSQL misjudges how many rows a text search keeps and, for a page, walks the sort
+        # order of the whole project (1.2 s instead of 40 ms for 419 of 150,000): select the few
+        # rows first, then sort them
+        sql = (
+            f"WITH m AS MATERIALIZED (SELECT a.id FROM {plan.source(_needs_taxon(query))} WHERE {plan.where}) "
+            "SELECT a.id, a.assessment_id, t.taxon_id FROM m JOIN store_assessment a ON a.id = m.id "
+            f"JOIN store_taxon t ON t.id = a.taxon_id ORDER BY {_order_sql(query.sort)}"
+        )
     if limit is not None:
         sql += " LIMIT %s OFFSET %s"
         params += [max(int(limit), 0), max(int(offset), 0)]
@@ -421,10 +441,17 @@ def _chunks(values: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
 
 
 def sheet_page(
-    project: str, query: SheetQuery, *, limit: int | None = None, offset: int = 0, using: str = "default"
+    project: str,
+    query: SheetQuery,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    rows: int | None = None,
+    using: str = "default",
 ) -> pl.DataFrame:
-    """The sheet rows matching ``query`` (columns ``SHEET_COLUMNS``), in order, ``limit`` from ``offset``."""
-    return sheet_for_ids(matching_ids(project, query, using, limit=limit, offset=offset), using)
+    """The sheet rows matching ``query`` (columns ``SHEET_COLUMNS``), in order, ``limit`` from ``offset``
+    (``rows``: how many match, when counted already)."""
+    return sheet_for_ids(matching_ids(project, query, using, limit=limit, offset=offset, rows=rows), using)
 
 
 def _select(col: str) -> str:
