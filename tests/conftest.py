@@ -8,7 +8,35 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("A2P_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def _shared_folder() -> Path:
+    """``$A2P_SHARED_DATA``, else ``../shared/data`` next to this checkout, else next to the
+    repository it was cloned from (a local clone made elsewhere, e.g. in a temporary folder)."""
+    if os.environ.get("A2P_SHARED_DATA"):
+        return Path(os.environ["A2P_SHARED_DATA"])
+    here = ROOT.parent / "shared" / "data"
+    if here.exists():
+        return here
+    import subprocess
+
+    try:
+        origin = subprocess.run(
+            ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin.startswith("file://"):
+        origin = origin[len("file://") :]
+    if origin and Path(origin).is_dir():
+        there = Path(origin).resolve().parent / "shared" / "data"
+        if there.exists():
+            return there
+    return here
+
+
+SHARED = _shared_folder()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -576,7 +576,7 @@ def test_audit_lists_imports_edits_decisions_with_their_users(lakeland_sites):
         "2.2 added for 1 species: Kettlichthys fontinalis" in by_kind["edit"][0]
         and by_kind["edit"][1] == "invasives"
     )
-    assert "accept Ex situ for Kettlichthys fontinalis" in by_kind["decision"][0]
+    assert "accept ex situ evaluation for Kettlichthys fontinalis" in by_kind["decision"][0]
     assert "Algal bloom in the northern bays" in by_kind["event"][0]
     assert "Lake Mirren Trust signs up for action 2.1 for taxon 990000013" in by_kind["commitment"][0]
     assert by_kind["commitment"][1] == "spring fencing"

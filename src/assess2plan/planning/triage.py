@@ -72,6 +72,13 @@ __all__ = [
 BUCKETS = ("single_species", "site_based", "threat_based", "ex_situ")
 STATUSES = ("suggested", "accepted", "rejected", "added")
 DECISIONS = ("accept", "reject", "add")
+#: what the buckets are called in pages and reports
+BUCKET_LABELS = {
+    "single_species": "single-species recovery",
+    "site_based": "habitat / site-based",
+    "threat_based": "threat-focused",
+    "ex_situ": "ex situ evaluation",
+}
 #: Categories triaged by default (``include`` adds more, e.g. ("NT", "DD")).
 DEFAULT_CATEGORIES = ("CR", "EN", "VU", "EW")
 

@@ -43,7 +43,7 @@ from assess2plan.web.api import schemas as s
 from assess2plan.web.api.auth import SessionAuth, TokenAuth
 from assess2plan.web.api.docs import OfflineSwagger
 from assess2plan.web.app import derived
-from assess2plan.web.app.access import Access, access_for, require, visible_projects
+from assess2plan.web.app.access import Access, access_for, refuse_hidden_places, require, visible_projects
 from assess2plan.web.store.edits import EditConflict
 
 try:  # recent django-ninja: an explicit status; older versions take a (status, body) tuple
@@ -230,14 +230,6 @@ def get_project(request: HttpRequest, slug: str) -> dict[str, Any]:
 
 
 # -- species ----------------------------------------------------------------------------------------
-def _refuse_hidden_places(access: Access, conditions: list) -> None:
-    if any(c.field == "subnational" for c in conditions) and access.hidden_taxa():
-        raise A2PError(
-            "the subnational filter is only for users allowed to see the locations of sensitive species "
-            "(ask a project admin)"
-        )
-
-
 @api.get(
     "/projects/{slug}/species",
     response=_responses(s.SpeciesPage),
@@ -266,7 +258,7 @@ def list_species(
     and sorted like the Sheet page."""
     access = require(request, slug, "read")
     query = parse_query(_filters(filters), text=search or None, sort=sort or None)
-    _refuse_hidden_places(access, query.conditions)
+    refuse_hidden_places(access, (c.field for c in query.conditions))
     total = store.sheet_count(slug, query)
     df = store.query_sheet(slug, query, limit=limit, offset=offset) if offset < total else None
     hidden = access.hidden_taxa()

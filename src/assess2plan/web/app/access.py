@@ -11,11 +11,13 @@ has ``sees_sensitive``. Every page, API answer and export asks ``Access.hidden_t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from assess2plan.errors import A2PError
 from assess2plan.web.app.models import ROLES, ProjectMembership
 from assess2plan.web.store.models import Project
 
@@ -69,6 +71,16 @@ class Access:
         from assess2plan import store
 
         return frozenset(store.sensitive_taxa(self.project.slug))
+
+
+def refuse_hidden_places(access: Access, fields: Iterable[str]) -> None:
+    """A filter on subnational places would tell where sensitive species live: refused (A2PError)
+    for a user who may not see their locations, when the project has any."""
+    if "subnational" in set(fields) and access.hidden_taxa():
+        raise A2PError(
+            "the subnational filter is only for users allowed to see the locations of sensitive species "
+            "(ask a project admin)"
+        )
 
 
 def access_for(user, project: Project) -> Access | None:  # noqa: ANN001

@@ -15,7 +15,7 @@ from assess2plan import store
 from assess2plan.errors import A2PError
 from assess2plan.sheet import FIELDS, NARRATIVE_FIELDS, parse_query
 from assess2plan.text import sanitise_html
-from assess2plan.web.app.access import require, visible_projects
+from assess2plan.web.app.access import refuse_hidden_places, require, visible_projects
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -143,7 +143,7 @@ def sheet(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         conditions = _filters(filters)
         query = parse_query(conditions, text=search or None, sort=sort or None)
-        _refuse_hidden_places(access, query)
+        refuse_hidden_places(access, (c.field for c in query.conditions))
     except A2PError as e:
         ctx["error"] = str(e)
         return _render_sheet(request, ctx)
@@ -240,17 +240,6 @@ def _sheet_answer(slug: str, query, size: int, page: int, version: tuple) -> tup
     ]
     cache.set(page_key, rows, SHEET_CACHE_SECONDS)
     return total, page, rows, facets
-
-
-def _refuse_hidden_places(access, query) -> None:  # noqa: ANN001
-    """A filter on subnational places would tell where sensitive species live: refused for users who
-    may not see their locations (when the project has any)."""
-    fields = {c.field for c in getattr(query, "conditions", ())}
-    if "subnational" in fields and access.hidden_taxa():
-        raise A2PError(
-            "the subnational filter is only for users allowed to see the locations of sensitive species "
-            "(ask a project admin)"
-        )
 
 
 def _url(base: dict, **extra) -> str:

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_POST
 
 from assess2plan import store
 from assess2plan.errors import A2PError
+from assess2plan.planning.triage import BUCKET_LABELS
 from assess2plan.web.app import derived
 from assess2plan.web.app import imports as jobs
 from assess2plan.web.app.access import Access, require
@@ -46,12 +47,6 @@ EXPERTS_SHOWN = 300
 TAXA_LISTED = 3000
 #: the stakeholder fields a form edits (the store's, but where the record came from)
 STAKEHOLDER_FORM_FIELDS = tuple(f for f in STAKEHOLDER_FIELDS if f != "source")
-BUCKET_LABELS = {
-    "single_species": "single-species recovery",
-    "site_based": "habitat / site-based",
-    "threat_based": "threat-focused",
-    "ex_situ": "ex situ evaluation",
-}
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
 
 

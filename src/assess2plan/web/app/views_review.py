@@ -33,8 +33,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from assess2plan import store
+from assess2plan.checks.fixes import FIXABLE, evidence_of, fix_of, proposed_actions
 from assess2plan.errors import A2PError
-from assess2plan.schemes import is_known, name_of
+from assess2plan.planning.triage import BUCKET_LABELS, BUCKETS, DECISIONS, STATUSES
 from assess2plan.web.app import derived
 from assess2plan.web.app.access import Access, require
 
@@ -44,24 +45,8 @@ MAX_PAGE_SIZE = 500
 BUCKET_PREVIEW = 30
 #: latest decisions listed under the board
 DECISION_LOG_ROWS = 100
-BUCKETS = ("single_species", "site_based", "threat_based", "ex_situ")
-BUCKET_LABELS = {
-    "single_species": "Single species",
-    "site_based": "Site based",
-    "threat_based": "Threat based",
-    "ex_situ": "Ex situ",
-}
-STATUSES = ("suggested", "accepted", "added", "rejected")
-DECISIONS = ("accept", "reject", "add")
 SEVERITIES = ("error", "warning", "info")
 IMPACTS = ("Medium", "High", "Low", "any")
-#: findings whose suggested fix is adding or removing an action needed, and which operation
-FIXABLE = {
-    "major_threat_no_action": "add",
-    "threatened_no_action": "add",
-    "action_no_threat": "remove",
-    "action_already_in_place": "remove",
-}
 HIDDEN = "[hidden]"
 
 
@@ -171,15 +156,6 @@ class Redactor:
 # =====================================================================================================
 # findings
 # =====================================================================================================
-def _parse_evidence(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return text
-
-
 def _evidence_items(ev: Any) -> list[tuple[str, str]]:
     """Evidence as (key, readable value) pairs; plain-text evidence as one pair."""
     if ev is None:
@@ -206,41 +182,6 @@ def _finding_key(rule: str, taxon_id: str, ev: Any) -> str:
     if isinstance(ev, dict):
         key = str(ev.get("threat") or ev.get("action") or "")
     return f"{rule}|{taxon_id}|{key}"
-
-
-def _fix_of(rule: str, ev: Any, added_for_taxon: list[str]) -> dict[str, Any] | None:
-    """What the bulk fix does for a finding: ``op`` add | remove, ``codes`` to choose from (add)
-    or the ``code`` (remove)."""
-    op = FIXABLE.get(rule)
-    if op is None or not isinstance(ev, dict) and rule != "threatened_no_action":
-        return None
-    if op == "remove":
-        code = str(ev.get("action") or "")
-        return (
-            {"op": "remove", "code": code, "name": name_of("conservation_actions", code) or ""}
-            if code
-            else None
-        )
-    if rule == "major_threat_no_action":
-        candidates = [str(c) for c in ev.get("addressed_by") or []]
-    else:  # threatened_no_action: the actions that address the species' own major threats
-        candidates = added_for_taxon
-    codes = [c for c in dict.fromkeys(candidates) if is_known("conservation_actions", c)]
-    return {"op": "add", "codes": [(c, name_of("conservation_actions", c) or "") for c in codes]}
-
-
-def _addressing(all_findings: pl.DataFrame, taxa: Iterable[str]) -> dict[str, list[str]]:
-    """Per taxon: the action codes the crosswalk proposes for its major threats without action
-    (from its ``major_threat_no_action`` findings), for the fix of ``threatened_no_action``."""
-    sub = all_findings.filter(
-        (pl.col("rule") == "major_threat_no_action") & pl.col("taxon_id").is_in(list(set(taxa)))
-    )
-    out: dict[str, list[str]] = defaultdict(list)
-    for tid, ev in sub.select("taxon_id", "evidence").iter_rows():
-        parsed = _parse_evidence(ev)
-        if isinstance(parsed, dict):
-            out[tid] += [str(c) for c in parsed.get("addressed_by") or [] if str(c) not in out[tid]]
-    return out
 
 
 def _hide_places(
@@ -340,7 +281,7 @@ def _findings_context(access: Access, params: Mapping[str, Any]) -> dict[str, An
     red = Redactor(slug, hidden)
     hidden_names = set(_taxon_names(slug, hidden).values()) if hidden else set()
     fix_taxa = shown.filter(pl.col("rule").is_in(list(FIXABLE)))
-    addressing = _addressing(df, fix_taxa["taxon_id"].to_list()) if fix_taxa.height else {}
+    addressing = proposed_actions(df, fix_taxa["taxon_id"].to_list()) if fix_taxa.height else {}
     revisions: dict[str, int] = {}
     if fix_taxa.height:
         by_aid = store.revisions(slug, fix_taxa["assessment_id"].unique().to_list())
@@ -348,9 +289,9 @@ def _findings_context(access: Access, params: Mapping[str, Any]) -> dict[str, An
         revisions = {tid_of[a]: r for a, r in by_aid.items()}
     rows = []
     for r in shown.iter_rows(named=True):
-        ev = _parse_evidence(r["evidence"])
+        ev = evidence_of(r["evidence"])
         ev = _hide_places(r, ev, hidden, hidden_names, red)
-        fix = _fix_of(r["rule"], ev, addressing.get(r["taxon_id"], [])) if r["rule"] in FIXABLE else None
+        fix = fix_of(r["rule"], ev, addressing.get(r["taxon_id"], [])) if r["rule"] in FIXABLE else None
         if fix is not None and r["taxon_id"] not in revisions:
             fix = None  # no stored assessment to edit (should not happen)
         rows.append(
@@ -402,13 +343,13 @@ def _fix_plan(
     df = derived.project_findings(slug)
     taxa = sorted({t for _, t in wanted.values()})
     current = df.filter(pl.col("rule").is_in(list(FIXABLE)) & pl.col("taxon_id").is_in(taxa))
-    addressing = _addressing(df, taxa)
+    addressing = proposed_actions(df, taxa)
     index: dict[str, dict[str, Any]] = {}
     for r in current.iter_rows(named=True):
-        ev = _parse_evidence(r["evidence"])
+        ev = evidence_of(r["evidence"])
         index[_finding_key(r["rule"], r["taxon_id"], ev)] = {
             **r,
-            "fix": _fix_of(r["rule"], ev, addressing.get(r["taxon_id"], [])),
+            "fix": fix_of(r["rule"], ev, addressing.get(r["taxon_id"], [])),
         }
     code_all = str(post.get("code_all") or "").strip()
     groups: dict[tuple[str, str], list[str]] = {}
