@@ -71,7 +71,10 @@ ASSESSMENT_CHILDREN = [
     "all_other_fields.csv",
 ]
 TAXON_CHILDREN = ["taxonomy.csv", "common_names.csv", "synonyms.csv"]
-GENERATED = sorted([f"download/{f}" for f in DOCUMENTED_HEADERS] + ["sites.csv", "species_sites.csv"])
+GENERATED = sorted(
+    [f"download/{f}" for f in DOCUMENTED_HEADERS]
+    + ["sites.csv", "species_sites.csv", "holdings.csv", "cites_checklist.csv"]
+)
 
 # ISO 3166-1 user-assigned alpha-2 codes: never a real country.
 USER_ASSIGNED = (
@@ -121,6 +124,18 @@ def test_extras_headers():
         "longitude",
     ]
     assert header(EXAMPLE / "species_sites.csv") == ["internalTaxonId", "site_id", "note"]
+    assert header(EXAMPLE / "holdings.csv") == (
+        "Scientific Name,Institution,Country,Males,Females,Unknown,Total,Date,Source".split(",")
+    )
+    # the header of a CITES Species+ checklist CSV export
+    assert header(EXAMPLE / "cites_checklist.csv") == (
+        "TaxonId,Kingdom,Phylum,Class,Order,Family,Genus,Species,Subspecies,FullName,AuthorYear,RankName,"
+        "CurrentListing,FullAnnotationEnglish,AnnotationEnglish,AnnotationSpanish,AnnotationFrench,"
+        "#AnnotationSymbol,#Annotation,SynonymsWithAuthors,EnglishNames,SpanishNames,FrenchNames,"
+        "CitesAccepted,All_DistributionISOCodes,All_DistributionFullNames,NativeDistributionFullNames,"
+        "Introduced_Distribution,Introduced(?)_Distribution,Reintroduced_Distribution,Extinct_Distribution,"
+        "Extinct(?)_Distribution,Distribution_Uncertain"
+    ).split(",")
 
 
 def test_file_style_utf8_lf_no_bom():

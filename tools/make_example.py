@@ -8,6 +8,8 @@ Writes, in the layout of an IUCN Red List website "Download search results" (non
     <out>/download/{assessments,simple_summary,taxonomy,threats,conservation_needed,research_needed,
                     habitats,countries,usetrade,credits,common_names,synonyms,all_other_fields}.csv
     <out>/sites.csv, <out>/species_sites.csv      (extras for planning features, not part of a download)
+    <out>/holdings.csv                              (ex situ holdings, Species360/ZIMS-style)
+    <out>/cites_checklist.csv                       (CITES listings, a Species+ checklist look-alike)
 
 Everything is invented: genera, species, people, places, countries (ISO 3166 user-assigned codes
 XA/XB/XC) and every number. No Red List data are used. The output is deterministic (no randomness,
@@ -1159,6 +1161,73 @@ SPECIES = [
     ),
 ]
 
+# --------------------------------------------------------------------------------------------
+# Ex situ inputs (issue 6): a Species360/ZIMS-style holdings table and a CITES Species+ checklist
+# look-alike. Institutions, genera, species and numbers are invented like everything else.
+# --------------------------------------------------------------------------------------------
+HOLDINGS_HEADER = ["Scientific Name", "Institution", "Country", "Males", "Females", "Unknown", "Total",
+                   "Date", "Source"]
+# (name as written, institution, country, males, females, unknown, total, date, source);
+# "" = a blank cell. Mirren Aquarium's 2024 census of M. auratus is replaced by its 2026 one;
+# "Veridimargaritana perlifera" is a synonym (Tamberomargaritifera perlifera); the invasive perch
+# Voraxoperca ferox (kept for research) is no taxon of the set: the unmatched name.
+HOLDINGS = [
+    ("Mirrenichthys auratus", "Mirren Aquarium", "XA", "8", "11", "20", "39", "2024-06-30",
+     "Species360 ZIMS 2024-07"),
+    ("Mirrenichthys auratus", "Mirren Aquarium", "XA", "12", "15", "30", "57", "2026-09-30",
+     "Species360 ZIMS 2026-10"),
+    ("Mirrenichthys auratus", "Valdora City Zoo", "XA", "3", "4", "1", "8", "2026-08-31",
+     "Species360 ZIMS 2026-10"),
+    ("Mirrenichthys auratus", "Kestrany Freshwater Centre", "XB", "5", "6", "", "11", "2026-06-15",
+     "studbook"),
+    ("Greyfenodon palustris", "Greyfen Ark Breeding Station", "XC", "40", "38", "12", "90", "2026-07-31",
+     "studbook"),
+    ("Greyfenodon palustris", "Mirren Aquarium", "XA", "10", "12", "0", "22", "2026-09-30",
+     "Species360 ZIMS 2026-10"),
+    ("Veridimargaritana perlifera", "Tamber River Hatchery", "XA", "", "", "250", "250", "2026-05-01",
+     "survey"),
+    ("Mirrenobatrachus aquaticus", "Valdora City Zoo", "XA", "6", "6", "24", "36", "2026-08-31",
+     "Species360 ZIMS 2026-10"),
+    ("Mirrenonymphaea mirrenensis", "Osmaria Botanic Garden", "XC", "", "", "35", "35", "2026-04-20",
+     "survey"),
+    ("Voraxoperca ferox", "Mirren Aquarium", "XA", "2", "3", "0", "5", "2026-09-30",
+     "Species360 ZIMS 2026-10"),
+]
+
+#: The header of a CITES Species+ checklist CSV export (the same as the real export's).
+CITES_HEADER = (
+    "TaxonId,Kingdom,Phylum,Class,Order,Family,Genus,Species,Subspecies,FullName,AuthorYear,RankName,"
+    "CurrentListing,FullAnnotationEnglish,AnnotationEnglish,AnnotationSpanish,AnnotationFrench,"
+    "#AnnotationSymbol,#Annotation,SynonymsWithAuthors,EnglishNames,SpanishNames,FrenchNames,CitesAccepted,"
+    "All_DistributionISOCodes,All_DistributionFullNames,NativeDistributionFullNames,Introduced_Distribution,"
+    "Introduced(?)_Distribution,Reintroduced_Distribution,Extinct_Distribution,Extinct(?)_Distribution,"
+    "Distribution_Uncertain"
+).split(",")
+_FISH = ("Animalia", "Chordata", "Actinopteri", "Cypriniformes", "Cyprinidae")
+_CICHLID = ("Animalia", "Chordata", "Actinopteri", "Cichliformes", "Cichlidae")
+_MUSSEL = ("Animalia", "Mollusca", "Bivalvia", "Unionida", "Margaritiferidae")
+# (TaxonId, higher taxa, genus, species, author, rank, listing, annotation, synonyms with authors,
+#  English names, ISO codes): the genus Mirrenichthys in Appendix II except M. parvus (NC), M. auratus
+# in Appendix I, the pearl mussel under its older name, a cichlid whose CITES synonym is the set's
+# name, and a listed species the working set does not hold.
+CITES = [
+    ("990201", _FISH, "Mirrenichthys", "", "Ødegård, 1958", "GENUS", "II",
+     "Excludes <i>Mirrenichthys parvus</i> and the species included in Appendix I.", "Veridibarbus ", "", ""),
+    ("990202", _FISH, "Mirrenichthys", "auratus", "Ødegård, 1958", "SPECIES", "I", "",
+     "Veridibarbus auratus Ødegård, 1958, Veridibarbus aureus Vell & Morbach, 1960", "Golden Mirren Barb",
+     "XA"),
+    ("990203", _FISH, "Mirrenichthys", "parvus", "Vardalen, 1994", "SPECIES", "NC", "", "",
+     "Dwarf Mirren Barb", "XA"),
+    ("990204", _MUSSEL, "Veridimargaritana", "perlifera", "Morbach, 1978", "SPECIES", "II", "",
+     "Margaritana perlifera Morbach, 1978", "Tamber Pearl Mussel", "XA, XB"),
+    ("990205", _CICHLID, "Oskarichromis", "erythroptera", "(Brandtner, 1906)", "SPECIES", "III",
+     "Population of Kestrany",
+     "Oskarichromis rubripinnis Okonjo-Sell, 2016, Veridichromis erythroptera Brandtner, 1906",
+     "Red-finned Oskar Cichlid", "XB"),
+    ("990206", _FISH, "Mirrenichthys", "mirabilis", "(Vell, 2001)", "SPECIES", "I", "",
+     "Veridibarbus mirabilis Vell, 2001", "Marvellous Barb", "XC"),
+]
+
 # fmt: on
 
 
@@ -1181,6 +1250,22 @@ def html_authority(auth: str) -> str:
 
 def tf(flag: bool) -> str:
     return "true" if flag else "false"
+
+
+def cites_row(r: tuple) -> list[str]:
+    """One row of the CITES Species+ checklist look-alike, in the export's 33 columns."""
+    tid, higher, genus, species, author, rank, listing, note, syn, eng, iso = r
+    kingdom, phylum, klass, order, family = higher
+    full = f"{genus} {species}" if species else genus
+    nc = listing == "NC"
+    annot = "" if nc else f"Appendix {listing}:{note} "
+    names = ", ".join(COUNTRIES[c.strip()] for c in iso.split(",") if c.strip())
+    return [
+        tid, kingdom, phylum, klass, order, family, genus, species, "", full, author, rank, listing,
+        annot, annot, "" if nc else f"Apéndice {listing}: ", "" if nc else f"Annexe {listing}: ", "",
+        "" if nc else f"Appendix {listing}: ", syn, eng, "", "", "true", iso, names, names,
+        "", "", "", "", "", "",
+    ]  # fmt: skip
 
 
 def build() -> dict[str, list[list[str]]]:
@@ -1326,6 +1411,8 @@ def build() -> dict[str, list[list[str]]]:
     out = {f"download/{k}": [HEADERS[k]] + v for k, v in rows.items()}
     out["sites.csv"] = [SITES_HEADER] + sites_rows
     out["species_sites.csv"] = [SPECIES_SITES_HEADER] + species_sites
+    out["holdings.csv"] = [HOLDINGS_HEADER] + [list(h) for h in HOLDINGS]
+    out["cites_checklist.csv"] = [CITES_HEADER] + [cites_row(c) for c in CITES]
     return out
 
 

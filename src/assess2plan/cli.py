@@ -926,6 +926,7 @@ def demo(
         f"Sites: {len(sites['added'])} added, {len(sites['updated']) + len(sites['unchanged'])} already there; "
         f"species-site links: {links['linked']} new, {links['already']} already there"
     )
+    _demo_exsitu(store, project, root)
     aset = _load(database, project)
     df = list_species(aset, category=["CR", "EN", "VU"])
     _emit(df.drop("assessment_id"), "table", title=f"{df.height} threatened species in project {project!r}")
@@ -951,20 +952,39 @@ def demo(
     console.rule()
     console.print(
         f"Next: a2p sheet -p {project} category=CR,EN threat=7 | a2p check -p {project} --summary | "
-        f"a2p triage -p {project} | a2p clusters -p {project} | "
+        f"a2p triage -p {project} | a2p clusters -p {project} | a2p exsitu prescreen -p {project} | "
         f"a2p event raise -p {project} VL01 -t 'Lake Mirren dried up' | a2p report -p {project} -o report.pdf | "
         f"a2p export -p {project} --format xlsx --out workshop.xlsx",
         highlight=False,
     )
 
 
+def _demo_exsitu(store, project: str, root: Path) -> None:  # noqa: ANN001
+    """Import the example's ex situ holdings and CITES checklist, unless these very files are current."""
+    import hashlib
+
+    current = store.list_exsitu_sources(project).filter(pl.col("current"))
+    have = set(zip(current["kind"].to_list(), current["sha256"].to_list(), strict=True))
+    for kind, name in (("holdings", "holdings.csv"), ("cites", "cites_checklist.csv")):
+        path = root / name
+        if not path.exists() or (kind, hashlib.sha256(path.read_bytes()).hexdigest()) in have:
+            continue
+        if kind == "holdings":
+            r = store.import_holdings(project, path, user="demo")
+            console.print(f"Ex situ holdings: {r['rows']} rows, {r['matched']} matched to taxa")
+        else:
+            r = store.import_cites(project, path, user="demo")
+            console.print(f"CITES checklist: {r['rows']} rows; {r['covered'].height} taxa covered by a listing")
+
+
 def full_app() -> typer.Typer:
     """``app`` with the planning commands (``cli_planning``, which imports this module's helpers)."""
     if not getattr(app, "_a2p_planning", False):
-        from assess2plan import cli_planning, cli_web
+        from assess2plan import cli_exsitu, cli_planning, cli_web
 
         cli_planning.register(app)
         cli_web.register(app)
+        cli_exsitu.register(app)
         app._a2p_planning = True  # type: ignore[attr-defined]
     return app
 

@@ -360,3 +360,58 @@ class AssessmentSet:
             sources=[src for s in sets for src in s.sources],
             issues=[i for s in sets for i in s.issues],
         )
+
+
+# -- ex situ inputs (not part of an AssessmentSet: they come from zoos, botanic gardens, CITES) ------
+#: Ex situ holdings, one row per taxon x institution x date (a Species360/ZIMS-style holdings
+#: table). ``name`` is the name as written in the file; ``taxon_id`` / ``matched_by`` are filled
+#: when the name is matched to a taxon of the working set ("name" | "synonym"), else null.
+#: ``row`` is the 1-based data row in the file. Counts are null when the file leaves them blank.
+HOLDINGS_SCHEMA: dict[str, Any] = {
+    "name": S,
+    "taxon_id": S,
+    "matched_by": S,
+    "institution": S,
+    "country": S,  # ISO alpha-2 when the file gives one (upper case), else the name as written
+    "males": I,
+    "females": I,
+    "unknown": I,
+    "total": I,  # males + females + unknown (or the file's total when no split is given)
+    "date": pl.Date,  # the date the holding was recorded
+    "source": S,  # "Species360 ZIMS 2026-10", "studbook", "survey" ...
+    "row": I,
+}
+
+#: CITES listings, one row per taxon of a CITES Species+ checklist export (any rank: species,
+#: subspecies, genus, family, order listings). ``listing`` is Species+'s CurrentListing
+#: ("I", "II", "III", "I/II", "NC" ...); ``synonyms`` and ``countries`` are "|"-joined (synonyms
+#: without their authors; countries as ISO alpha-2 codes).
+CITES_SCHEMA: dict[str, Any] = {
+    "cites_taxon_id": S,
+    "name": S,
+    "rank": S,  # SPECIES | SUBSPECIES | GENUS | FAMILY | ORDER | ...
+    "kingdom": S,
+    "class_name": S,
+    "order_name": S,
+    "family": S,
+    "genus": S,
+    "listing": S,
+    "annotation": S,  # AnnotationEnglish, as published (may hold <i> tags)
+    "synonyms": S,
+    "common_names": S,  # English names, "|"-joined
+    "countries": S,
+    "row": I,
+}
+
+#: A CITES listing matched to a taxon of the working set (see ``exsitu.match``): one row per taxon
+#: that a listing covers, directly ("name", "synonym") or through a higher-taxon listing
+#: ("genus", "family", "order"); the most specific listing wins.
+CITES_MATCH_SCHEMA: dict[str, Any] = {
+    "taxon_id": S,
+    "scientific_name": S,
+    "listing": S,
+    "annotation": S,
+    "cites_name": S,
+    "cites_rank": S,
+    "matched_by": S,  # name | synonym | genus | family | order
+}

@@ -681,6 +681,96 @@ def clear_flag(project: str, flag_id=None, **kwargs) -> list:  # noqa: ANN001
     return _planning_call("clear_flag", project, (flag_id,), kwargs)
 
 
+# -- ex situ (issue 6): assess2plan.web.store.exsitu ---------------------------------------------------
+_EXSITU_FUNCTIONS = (
+    "import_holdings",
+    "import_cites",
+    "list_exsitu_sources",
+    "holdings",
+    "cites_listings",
+    "exsitu_inputs",
+    "run_prescreen",
+    "start_exsitu_assessment",
+    "get_exsitu_assessment",
+    "save_exsitu_step",
+    "refresh_exsitu_status",
+    "assessment_history",
+    "list_exsitu_assessments",
+)
+
+
+def _exsitu_call(name: str, project: str, args: tuple, kwargs: dict):  # noqa: ANN202
+    migrate(kwargs.get("using", "default"))
+    from assess2plan.web.store import exsitu
+
+    return getattr(exsitu, name)(project, *args, **kwargs)
+
+
+def import_holdings(project: str, path, **kwargs) -> dict:  # noqa: ANN001
+    """Import an ex situ holdings table (Species360-style CSV); see ``web.store.exsitu``."""
+    return _exsitu_call("import_holdings", project, (path,), kwargs)
+
+
+def import_cites(project: str, path, **kwargs) -> dict:  # noqa: ANN001
+    """Import a CITES Species+ checklist export (replaces the previous checklist)."""
+    return _exsitu_call("import_cites", project, (path,), kwargs)
+
+
+def list_exsitu_sources(project: str = "default", **kwargs) -> pl.DataFrame:
+    """Imported holdings files and CITES checklists, current and replaced."""
+    return _exsitu_call("list_exsitu_sources", project, (), kwargs)
+
+
+def holdings(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The current ex situ holdings rows (``model.HOLDINGS_SCHEMA``, not matched)."""
+    return _exsitu_call("holdings", project, (), kwargs)
+
+
+def cites_listings(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The current CITES checklist rows (``model.CITES_SCHEMA``)."""
+    return _exsitu_call("cites_listings", project, (), kwargs)
+
+
+def exsitu_inputs(project: str = "default", **kwargs) -> tuple:
+    """``(aset, matched holdings, CITES listings covering taxa)`` of the project."""
+    return _exsitu_call("exsitu_inputs", project, (), kwargs)
+
+
+def run_prescreen(project: str = "default", **kwargs) -> pl.DataFrame:
+    """The ex situ pre-screen of the project with its holdings and CITES listings."""
+    return _exsitu_call("run_prescreen", project, (), kwargs)
+
+
+def start_exsitu_assessment(project: str, taxon: str, **kwargs) -> dict:
+    """Start the five-step ex situ assessment of a taxon (step 1 pre-filled)."""
+    return _exsitu_call("start_exsitu_assessment", project, (taxon,), kwargs)
+
+
+def get_exsitu_assessment(project: str, taxon: str, **kwargs) -> dict:
+    """The ex situ assessment of a taxon: record, version, who and when."""
+    return _exsitu_call("get_exsitu_assessment", project, (taxon,), kwargs)
+
+
+def save_exsitu_step(project: str, taxon: str, step: str, record: dict, **kwargs) -> dict:
+    """Save a step of an ex situ assessment against ``expected_version`` (VersionConflict if stale)."""
+    return _exsitu_call("save_exsitu_step", project, (taxon, step, record), kwargs)
+
+
+def refresh_exsitu_status(project: str, taxon: str, **kwargs) -> dict:
+    """Pre-fill step 1 again from current data (texts kept)."""
+    return _exsitu_call("refresh_exsitu_status", project, (taxon,), kwargs)
+
+
+def assessment_history(project: str, taxon: str, **kwargs) -> list:
+    """Every saved version of an ex situ assessment (version, step, who, when, note, record)."""
+    return _exsitu_call("assessment_history", project, (taxon,), kwargs)
+
+
+def list_exsitu_assessments(project: str = "default", **kwargs) -> pl.DataFrame:
+    """One row per ex situ assessment of the project."""
+    return _exsitu_call("list_exsitu_assessments", project, (), kwargs)
+
+
 _edits_getattr = __getattr__
 
 
@@ -692,4 +782,4 @@ def __getattr__(name: str):  # noqa: F811 - extends the edits one above (Version
     return _edits_getattr(name)
 
 
-__all__ += [*_PLANNING_FUNCTIONS, *_PLANNING_NAMES]
+__all__ += [*_PLANNING_FUNCTIONS, *_PLANNING_NAMES, *_EXSITU_FUNCTIONS]

@@ -8,6 +8,8 @@ codes such as XA); they contain no IUCN Red List data. ``example_path("lakeland"
         download/           a Red List website "Download search results" (non-spatial) set of CSVs
         sites.csv           invented sites (lakes, river basin, wetlands, KBAs, protected areas)
         species_sites.csv   which species occur at which site
+        holdings.csv        invented ex situ holdings (Species360/ZIMS-style; a2p exsitu holdings import)
+        cites_checklist.csv an invented CITES Species+ checklist export (a2p exsitu cites import)
 
 Read it like any download: ``read_redlist(example_path() / "download")``. The files are written by
 ``tools/make_example.py``; do not edit them by hand.

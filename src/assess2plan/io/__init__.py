@@ -80,6 +80,8 @@ _LAZY = {
     "read_download": "assess2plan.io.download",
     "read_sis_connect": "assess2plan.io.sis_connect",
     "read_api_json": "assess2plan.io.api_v4",
+    "read_holdings": "assess2plan.io.holdings",
+    "read_cites": "assess2plan.io.cites",
 }
 
 

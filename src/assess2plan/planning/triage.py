@@ -23,6 +23,10 @@ with a fallback rule, so every evaluated species gets at least one planning path
 
 Nothing here decides for people: every row is a suggestion with the evidence that made a rule
 fire, to be accepted or rejected at the workshop.
+
+The same engine serves other rule sets (the ex situ pre-screen, ``exsitu.prescreen``): a rule set
+adds its own conditions (:class:`RuleCondition`) with ``load_rules(path, extra=..., bucket=...)``
+and fires its rules with :func:`evaluate_rules`.
 """
 
 from __future__ import annotations
@@ -57,11 +61,16 @@ __all__ = [
     "CONDITIONS",
     "DECISION_COLUMNS",
     "DEFAULT_CATEGORIES",
+    "FIRED_COLUMNS",
     "SUMMARY_COLUMNS",
+    "RuleCondition",
+    "RuleReader",
+    "RuleRun",
     "TriageRule",
     "apply_decisions",
     "bucket_summary",
     "default_rules_path",
+    "evaluate_rules",
     "load_rules",
     "orphan_decisions",
     "rules_frame",
@@ -156,18 +165,44 @@ class TriageRule:
         return "fallback" in self.when
 
 
+@dataclass(frozen=True)
+class RuleCondition:
+    """A condition that another rule set adds to the vocabulary (e.g. ``holdings`` of the ex situ
+    pre-screen); pass them as ``extra`` to :func:`load_rules` and :func:`evaluate_rules`.
+
+    ``description`` is its line in the vocabulary. ``read(reader, key, value)`` validates the TOML
+    value (``key`` is "when.<name>") and returns the normalised settings; on bad input it calls
+    ``reader.fail(key, value, message)``, which raises an InputError naming the file and the rule.
+    ``evaluate(run, settings)`` returns the evaluated taxa for which the condition holds: a frame
+    with ``taxon_id``, ``ev`` (the evidence, JSON-encodable) and ``text`` (the species' own codes or
+    values for the reason, Utf8, may be null).
+    """
+
+    description: str
+    read: Callable[[RuleReader, str, object], dict[str, Any]]
+    evaluate: Callable[[RuleRun, dict[str, Any]], pl.DataFrame]
+
+
 # -- reading the rules ------------------------------------------------------------------------------
 def default_rules_path() -> Path:
     """The bundled rules file (copy it to write your own)."""
     return Path(str(resources.files("assess2plan.planning").joinpath("data", "triage.toml")))
 
 
-class _Reader:
-    """Validates a rules document; every error names the file, the rule id, the key and the value."""
+class RuleReader:
+    """Validates a rules document; every error names the file, the rule id, the key and the value.
 
-    def __init__(self, source: str) -> None:
+    ``extra``: conditions added to :data:`CONDITIONS`; ``bucket``: when given, every rule gets
+    this bucket and a rule may not name one (a rule set without buckets, e.g. the pre-screen).
+    """
+
+    def __init__(
+        self, source: str, *, extra: Mapping[str, RuleCondition] | None = None, bucket: str | None = None
+    ) -> None:
         self.source = source
         self.rid = ""
+        self.extra = _check_extra(extra)
+        self.bucket = bucket
 
     def fail(self, key: str, value: object, message: str) -> None:
         who = f"rule {self.rid!r}: " if self.rid else ""
@@ -258,8 +293,11 @@ class _Reader:
     # conditions
     def condition(self, name: str, value: object) -> dict[str, Any]:
         key = f"when.{name}"
+        if name in self.extra:
+            return self.extra[name].read(self, key, value)
         if name not in CONDITIONS:
-            self.fail(key, value, f"unknown condition {name!r}; known: {', '.join(CONDITIONS)}")
+            known = ", ".join([*CONDITIONS, *self.extra])
+            self.fail(key, value, f"unknown condition {name!r}; known: {known}")
         if name == "category":
             return {"values": self.categories(key, value)}
         if name == "possibly_extinct":
@@ -358,14 +396,15 @@ class _Reader:
             if rid in seen:
                 self.fail("id", rid, "the id is used by an earlier rule")
             seen.add(rid)
+            keys = _RULE_KEYS if self.bucket is None else tuple(k for k in _RULE_KEYS if k != "bucket")
             for k in item:
-                if k not in _RULE_KEYS:
-                    self.fail(k, item[k], f"unknown key {k!r}; allowed: {', '.join(_RULE_KEYS)}")
+                if k not in keys:
+                    self.fail(k, item[k], f"unknown key {k!r}; allowed: {', '.join(keys)}")
             for k in ("bucket", "description", "when"):
-                if k not in item:
+                if k not in item and k in keys:
                     self.fail(k, None, f"needs the key {k!r}")
-            bucket = item["bucket"]
-            if bucket not in BUCKETS:
+            bucket = item["bucket"] if self.bucket is None else self.bucket
+            if self.bucket is None and bucket not in BUCKETS:
                 self.fail("bucket", bucket, f"unknown bucket; use one of {', '.join(BUCKETS)}")
             when = item["when"]
             if not isinstance(when, Mapping) or not when:
@@ -386,12 +425,28 @@ class _Reader:
         return out
 
 
-def load_rules(path: str | Path | None = None) -> list[TriageRule]:
+def _check_extra(extra: Mapping[str, RuleCondition] | None) -> dict[str, RuleCondition]:
+    out = dict(extra or {})
+    clash = [k for k in out if k in CONDITIONS]
+    if clash:
+        raise ValueError(f"extra conditions may not redefine {', '.join(clash)}")
+    return out
+
+
+def load_rules(
+    path: str | Path | None = None,
+    *,
+    extra: Mapping[str, RuleCondition] | None = None,
+    bucket: str | None = None,
+) -> list[TriageRule]:
     """Read and validate a rules file (default: the bundled ``planning/data/triage.toml``).
 
     Raises :class:`~assess2plan.errors.InputError` naming the file, the rule id, the key and the
     value for a file that is missing or not TOML, an unknown key, bucket, condition, operator,
     place kind or category, a code written as a number, a bad number or a duplicate id.
+
+    Other rule sets pass ``extra`` (their own conditions, :class:`RuleCondition`) and ``bucket``
+    (a fixed bucket given to every rule; the file then has no ``bucket`` keys).
     """
     p = default_rules_path() if path is None else Path(path)
     try:
@@ -401,7 +456,7 @@ def load_rules(path: str | Path | None = None) -> list[TriageRule]:
         raise InputError(str(p), "no such rules file") from None
     except tomllib.TOMLDecodeError as e:
         raise InputError(str(p), f"is not valid TOML: {e}") from None
-    return _Reader(str(p)).rules(doc)
+    return RuleReader(str(p), extra=extra, bucket=bucket).rules(doc)
 
 
 def _resolve(rules: str | Path | Iterable[TriageRule] | None) -> list[TriageRule]:
@@ -444,8 +499,10 @@ def _scheme_names(name: str) -> dict[str, str]:
     return dict(zip(s["code"].to_list(), s["name"].to_list(), strict=True))
 
 
-class _Run:
-    """What the conditions see: the evaluated taxa, everyone in the scope, and cached pieces."""
+class RuleRun:
+    """What the conditions see: the set, the evaluated taxa (latest assessments: taxon_id,
+    assessment_id, scientific_name, category, ...), everyone in the scope, the site links and
+    ``context`` (anything a rule set's own conditions need, e.g. an ex situ holdings frame)."""
 
     def __init__(
         self,
@@ -453,11 +510,13 @@ class _Run:
         evaluated: pl.DataFrame,
         everyone: pl.DataFrame,
         site_links: pl.DataFrame | None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
         self.aset = aset
         self.evaluated = evaluated
         self.everyone = everyone
         self.site_links = site_links
+        self.context = dict(context or {})
         self.ids = evaluated.select("assessment_id", "taxon_id")
 
     def child(self, table: str) -> pl.DataFrame:
@@ -472,13 +531,13 @@ class _Run:
 Frame = pl.DataFrame  # taxon_id, ev, text
 
 
-def _c_category(run: _Run, c: dict) -> Frame:
+def _c_category(run: RuleRun, c: dict) -> Frame:
     return run.evaluated.filter(pl.col("category").is_in(c["values"])).select(
         "taxon_id", pl.col("category").alias("ev"), (pl.lit("category ") + pl.col("category")).alias("text")
     )
 
 
-def _c_possibly_extinct(run: _Run, c: dict) -> Frame:
+def _c_possibly_extinct(run: RuleRun, c: dict) -> Frame:
     pe = pl.col("possibly_extinct").fill_null(False)
     pew = pl.col("possibly_extinct_in_the_wild").fill_null(False)
     if c["value"]:
@@ -493,7 +552,7 @@ def _c_possibly_extinct(run: _Run, c: dict) -> Frame:
     )
 
 
-def _c_threat(run: _Run, c: dict) -> Frame:
+def _c_threat(run: RuleRun, c: dict) -> Frame:
     rows = threat_rows(
         run.aset,
         run.evaluated,
@@ -521,8 +580,8 @@ def _c_threat(run: _Run, c: dict) -> Frame:
     )
 
 
-def _coded(table: str, scheme_name: str, noun: str, plural: str) -> Callable[[_Run, dict], Frame]:
-    def evaluate(run: _Run, c: dict) -> Frame:
+def _coded(table: str, scheme_name: str, noun: str, plural: str) -> Callable[[RuleRun, dict], Frame]:
+    def evaluate(run: RuleRun, c: dict) -> Frame:
         names = _scheme_names(scheme_name)
         t = (
             run.child(table)
@@ -556,7 +615,7 @@ def _coded(table: str, scheme_name: str, noun: str, plural: str) -> Callable[[_R
     return evaluate
 
 
-def _c_in_place(run: _Run, c: dict) -> Frame:
+def _c_in_place(run: RuleRun, c: dict) -> Frame:
     wanted = [f.lower() for f in c["fields"]]
     t = run.child("actions_in_place").with_columns(
         pl.col("field").str.split(".").list.first().str.strip_chars()
@@ -581,7 +640,7 @@ def _c_in_place(run: _Run, c: dict) -> Frame:
 _RANGE = r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-\s*(-?\d+(?:\.\d+)?))?\s*$"
 
 
-def _c_other_field(run: _Run, c: dict) -> Frame:
+def _c_other_field(run: RuleRun, c: dict) -> Frame:
     name, op, value = c["field"], c["op"], c["value"]
     t = (
         run.child("other_fields")
@@ -618,7 +677,7 @@ def _others_text(items: pl.Expr, n: pl.Expr, prefix: str) -> pl.Expr:
     return pl.lit(prefix) + items.list.head(3).list.join("; ") + more
 
 
-def _c_shares_place(run: _Run, c: dict) -> Frame:
+def _c_shares_place(run: RuleRun, c: dict) -> Frame:
     cats = c["categories"]
     pool = run.pool(cats)
     places = places_of(run.aset, pool, c["kinds"], site_links=run.site_links).join(
@@ -661,7 +720,7 @@ def _c_shares_place(run: _Run, c: dict) -> Frame:
     )
 
 
-def _c_shares_threat(run: _Run, c: dict) -> Frame:
+def _c_shares_threat(run: RuleRun, c: dict) -> Frame:
     cats = c["categories"]
     pool = run.pool(cats)
     names = _scheme_names("threats")
@@ -732,7 +791,7 @@ def _c_shares_threat(run: _Run, c: dict) -> Frame:
     )
 
 
-_EVALUATORS: dict[str, Callable[[_Run, dict], Frame]] = {
+_EVALUATORS: dict[str, Callable[[RuleRun, dict], Frame]] = {
     "category": _c_category,
     "possibly_extinct": _c_possibly_extinct,
     "threat": _c_threat,
@@ -745,7 +804,12 @@ _EVALUATORS: dict[str, Callable[[_Run, dict], Frame]] = {
 }
 
 
-def _fire(rule: TriageRule, run: _Run, fired: pl.DataFrame | None = None) -> pl.DataFrame:
+def _fire(
+    rule: TriageRule,
+    run: RuleRun,
+    fired: pl.DataFrame | None = None,
+    evaluators: Mapping[str, Callable[[RuleRun, dict], Frame]] = _EVALUATORS,
+) -> pl.DataFrame:
     """Taxa for which every condition of ``rule`` holds: taxon_id, evidence (JSON), reason."""
     frames = []
     for i, (key, cond) in enumerate(rule.when.items()):
@@ -755,7 +819,9 @@ def _fire(rule: TriageRule, run: _Run, fired: pl.DataFrame | None = None) -> pl.
                 f = f.join(fired, on="taxon_id", how="anti")
             f = f.with_columns(pl.lit(True).alias("ev"), pl.lit(None, dtype=pl.Utf8).alias("text"))
         else:
-            f = _EVALUATORS[key](run, cond)
+            if key not in evaluators:
+                raise ValueError(f"rule {rule.id!r}: condition {key!r} is unknown here (pass it as extra)")
+            f = evaluators[key](run, cond)
         frames.append(f.select("taxon_id", pl.col("ev").alias(key), pl.col("text").alias(f"_t{i}")))
     merged = reduce(lambda a, b: a.join(b, on="taxon_id", how="inner"), frames)
     texts = pl.concat_str([pl.col(f"_t{i}") for i in range(len(frames))], separator="; ", ignore_nulls=True)
@@ -788,6 +854,73 @@ def _sorted(a: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Columns of :func:`evaluate_rules`.
+FIRED_COLUMNS: dict[str, Any] = {
+    "taxon_id": pl.Utf8,
+    "bucket": pl.Utf8,
+    "rule": pl.Utf8,
+    "order": pl.Int32,
+    "evidence": pl.Utf8,
+    "reason": pl.Utf8,
+}
+
+
+def evaluate_rules(
+    aset: AssessmentSet,
+    rules: Iterable[TriageRule],
+    evaluated: pl.DataFrame,
+    *,
+    everyone: pl.DataFrame | None = None,
+    site_links: pl.DataFrame | None = None,
+    extra: Mapping[str, RuleCondition] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """Fire the enabled ``rules`` for the ``evaluated`` taxa (latest assessments, as from
+    ``planning.latest_assessments``); fallback rules run last and fire only for taxa no other
+    rule caught.
+
+    ``everyone`` (default: ``evaluated``) is who counts as an "other" species for shares_place /
+    shares_threat; ``extra`` and ``context`` are a rule set's own conditions and what they read
+    (:class:`RuleCondition`, :class:`RuleRun`). Returns one row per taxon and rule that fired
+    (:data:`FIRED_COLUMNS`): the rule's bucket, its id, ``order`` (its position among the
+    enabled rules), ``evidence`` (JSON: condition -> the codes/values that made it fire) and
+    ``reason`` (the description with the species' own codes and values), in rule order.
+    """
+    evaluators = {**_EVALUATORS, **{k: c.evaluate for k, c in _check_extra(extra).items()}}
+    rule_list = [r for r in rules if r.enabled]
+    run = RuleRun(aset, evaluated, evaluated if everyone is None else everyone, site_links, context)
+    parts: list[pl.DataFrame] = []
+    order = {r.id: i for i, r in enumerate(rule_list)}
+
+    def add(rule: TriageRule, fired: pl.DataFrame | None = None) -> None:
+        f = _fire(rule, run, fired, evaluators)
+        parts.append(
+            f.select(
+                "taxon_id",
+                pl.lit(rule.bucket, dtype=pl.Utf8).alias("bucket"),
+                pl.lit(rule.id).alias("rule"),
+                pl.lit(order[rule.id], dtype=pl.Int32).alias("order"),
+                "evidence",
+                "reason",
+            )
+        )
+
+    for r in rule_list:
+        if not r.fallback:
+            add(r)
+    fired = (
+        pl.concat([p.select("taxon_id") for p in parts]).unique()
+        if parts
+        else evaluated.select("taxon_id").clear()
+    )
+    for r in rule_list:
+        if r.fallback:
+            add(r, fired)
+    if not parts:
+        return _empty(FIRED_COLUMNS)
+    return pl.concat(parts).cast(FIRED_COLUMNS)
+
+
 def triage(
     aset: AssessmentSet,
     rules: str | Path | Iterable[TriageRule] | None = None,
@@ -813,43 +946,14 @@ def triage(
     still gets one row, with ``bucket`` null and reason "no enabled triage rule applies", so
     every evaluated species shows.
     """
-    rule_list = [r for r in _resolve(rules) if r.enabled]
     cats = list(dict.fromkeys([*_list(categories), *_list(include)]))
     everyone = latest_assessments(aset, scope=scope)
     evaluated = everyone.filter(pl.col("category").is_in(cats))
-    run = _Run(aset, evaluated, everyone, site_links)
-    parts: list[pl.DataFrame] = []
-    order = {r.id: i for i, r in enumerate(rule_list)}
-
-    def add(rule: TriageRule, fired: pl.DataFrame | None = None) -> None:
-        f = _fire(rule, run, fired)
-        parts.append(
-            f.select(
-                "taxon_id",
-                pl.lit(rule.bucket).alias("bucket"),
-                pl.lit(rule.id).alias("rule"),
-                pl.lit(order[rule.id], dtype=pl.Int32).alias("_ri"),
-                "evidence",
-                "reason",
-            )
-        )
-
-    for r in rule_list:
-        if not r.fallback:
-            add(r)
-    fired = (
-        pl.concat([p.select("taxon_id") for p in parts]).unique()
-        if parts
-        else evaluated.select("taxon_id").clear()
-    )
-    for r in rule_list:
-        if r.fallback:
-            add(r, fired)
+    fired = evaluate_rules(aset, _resolve(rules), evaluated, everyone=everyone, site_links=site_links)
     names = evaluated.select("taxon_id", "scientific_name", "category")
-    if parts:
+    if fired.height:
         rows = (
-            pl.concat(parts)
-            .sort(["taxon_id", "bucket", "_ri"])
+            fired.sort(["taxon_id", "bucket", "order"])
             .group_by(["taxon_id", "bucket"], maintain_order=True)
             .agg(
                 pl.col("rule").str.join("|"),

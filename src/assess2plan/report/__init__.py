@@ -9,6 +9,7 @@
     workshop_report(data, "workshop.pdf", format="pdf")
     datasheet(data, "133450", "acropora.pdf")                 # one species, PDF / HTML / JSON
     records = datasheets_json(data)                           # every species, JSON-ready dicts
+    decision_report(record, "exsitu.pdf", project="Lakeland")  # an ex situ assessment's decision
 
 PDF output uses WeasyPrint, which needs the Pango libraries (Debian: libpango-1.0-0,
 libpangoft2-1.0-0) and a font (fonts-dejavu-core).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from assess2plan.report.data import CATEGORY_COLOURS, ReportData, visible_site_links, withhold_texts
 from assess2plan.report.datasheet import SCHEMA_VERSION, datasheet, datasheet_record, datasheets_json
+from assess2plan.report.exsitu import decision_report, decision_report_html
 from assess2plan.report.maps import CHOROPLETH_COLOURS
 from assess2plan.report.workshop import report_html, workshop_report
 
@@ -29,6 +31,8 @@ __all__ = [
     "datasheet",
     "datasheet_record",
     "datasheets_json",
+    "decision_report",
+    "decision_report_html",
     "report_html",
     "visible_site_links",
     "withhold_texts",

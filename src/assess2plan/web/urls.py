@@ -20,5 +20,6 @@ urlpatterns = [
     path("", include("assess2plan.web.app.urls_review")),
     path("", include("assess2plan.web.app.urls_plan")),
     path("", include("assess2plan.web.app.urls_ops")),
+    path("", include("assess2plan.web.app.urls_exsitu")),
     path("", include("assess2plan.web.api.urls")),
 ]

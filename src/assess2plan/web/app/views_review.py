@@ -842,6 +842,7 @@ AUDIT_KINDS = {
     "commitment": "Commitment",
     "sensitive": "Sensitive flag",
     "flag": "Re-assessment flag",
+    "exsitu": "Ex situ",
 }
 #: species named in one grouped entry (a bulk link, flag...)
 NAMED = 8
@@ -1079,8 +1080,53 @@ def _audit_entries(slug: str, hidden: frozenset[str], red: Redactor) -> list[dic
                 reason,
             )
         )
+    out += _exsitu_entries(access_slug=slug)
     epoch = datetime.min.replace(tzinfo=UTC)
     out.sort(key=lambda e: e["at"] or epoch, reverse=True)
+    return out
+
+
+#: what a saved step of an ex situ assessment is called in the audit log
+_EXSITU_STEPS = {
+    "start": "started (step 1 pre-filled from the data)",
+    "status": "step 1 (status review) saved",
+    "roles": "step 2 (ex situ roles) saved",
+    "dimensions": "step 3 (programme dimensions) saved",
+    "feasibility": "step 4 (resources, expertise, feasibility, risks) saved",
+    "decision": "step 5 decision recorded",
+    "translocation": "translocation checklist saved",
+    "refresh": "step 1 pre-filled again from current data",
+}
+
+
+def _exsitu_entries(access_slug: str) -> list[dict[str, Any]]:
+    """Ex situ holdings / CITES imports and every saved version of an ex situ assessment."""
+    from assess2plan.web.store.models import ExSituAssessmentChange, ExSituSource
+
+    out: list[dict[str, Any]] = []
+    for s in ExSituSource.objects.filter(project__slug=access_slug):
+        name = s.path.rsplit("/", 1)[-1]
+        what = (
+            "Ex situ holdings" if s.kind == "holdings" else "CITES checklist"
+        ) + f" imported: {s.rows} rows from {name}"
+        out.append(_entry("exsitu", s.made_at, s.made_by, what))
+        if s.replaced_at is not None:
+            out.append(_entry("exsitu", s.replaced_at, s.replaced_by, f"{name} replaced by a newer file"))
+    changes = ExSituAssessmentChange.objects.filter(assessment__project__slug=access_slug).select_related(
+        "assessment"
+    )
+    for c in changes:
+        rec = c.record or {}
+        name = rec.get("scientific_name") or c.assessment.taxon_id
+        what = f"Ex situ assessment of {name}: {_EXSITU_STEPS.get(c.step, c.step)} (version {c.version})"
+        why = c.note
+        if c.step == "decision":
+            d = rec.get("decision") or {}
+            roles = ", ".join(d.get("roles") or []) or "no ex situ role"
+            why = (
+                f"{'retain ' + roles if d.get('outcome') == 'retain' else roles}: {d.get('rationale') or ''}"
+            )
+        out.append(_entry("exsitu", c.made_at, c.made_by, what, why))
     return out
 
 

@@ -417,4 +417,5 @@ def field_name(table: str, column: str) -> str:
     return RENAMED.get((table, column), column)
 
 
+from .exsitu_models import *  # noqa: E402,F401,F403
 from .planning_models import *  # noqa: E402,F401,F403
