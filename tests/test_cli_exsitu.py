@@ -166,3 +166,28 @@ def test_popsize_calculator(home):  # noqa: F811
     out = a2p("exsitu", "popsize", "--generation-length", "5", "--ne-n", "0.25", home=home).stdout
     # 100 years / 5 = 20 generations; independent check of the printed Ne in the test of population
     assert "20.00 generations" in out
+
+
+def test_a_whole_step_from_a_json_file(home, tmp_path):  # noqa: F811
+    a2p("demo", home=home)
+    a2p("exsitu", "start", TAXON, "-p", "example", home=home)
+    bad = tmp_path / "roles.json"
+    bad.write_text("[{'role': 'research'}]", encoding="utf-8")  # single quotes: not JSON
+    out = a2p("exsitu", "step", TAXON, "roles", str(bad), "-p", "example", home=home, check=False)
+    assert out.returncode == 2 and "roles.json" in out.stderr and "not JSON" in out.stderr
+    bad.write_text(
+        '[{"role": "research", "threats": [{"code": "9.3.1", "link": "cures"}]}]', encoding="utf-8"
+    )
+    out = a2p("exsitu", "step", TAXON, "roles", str(bad), "-p", "example", home=home, check=False)
+    assert out.returncode == 2 and "roles[0].threats[0].link" in out.stderr and "'cures'" in out.stderr
+    good = tmp_path / "decision.json"
+    good.write_text('{"outcome": "none", "roles": [], "rationale": "in situ first"}', encoding="utf-8")
+    a2p("exsitu", "step", TAXON, "decision", str(good), "-p", "example", "--user", "fac", home=home)
+    shown = json.loads(a2p("exsitu", "show", TAXON, "-p", "example", "--format", "json", home=home).stdout)
+    assert shown["version"] == 2
+    assert (
+        shown["record"]["decision"]["outcome"] == "none"
+        and shown["record"]["decision"]["decided_by"] == "fac"
+    )
+    hist = json.loads(a2p("exsitu", "history", TAXON, "-p", "example", "--format", "json", home=home).stdout)
+    assert [(h["step"], h["note"]) for h in hist][-1] == ("decision", "from decision.json")

@@ -532,6 +532,30 @@ def lakeland_frames(csvdata) -> dict[str, pl.DataFrame]:
         "stakeholders": pl.DataFrame(stakeholders, schema=STAKEHOLDER_SCHEMA),
         "commitments": pl.DataFrame(commitments, schema=COMMITMENT_SCHEMA),
         "events": pl.DataFrame(events, schema=EVENT_SCHEMA),
+        # one ex situ assessment decided (its section is tested in test_report_exsitu.py)
+        "exsitu": pl.DataFrame(
+            [
+                {
+                    "taxon_id": "990000001",
+                    "scientific_name": "Mirrenichthys auratus",
+                    "category": "CR",
+                    "steps_done": "1 2 3 4 5",
+                    "outcome": "none",
+                    "roles_retained": None,
+                }
+            ],
+            schema={
+                c: pl.Utf8
+                for c in (
+                    "taxon_id",
+                    "scientific_name",
+                    "category",
+                    "steps_done",
+                    "outcome",
+                    "roles_retained",
+                )
+            },
+        ),
     }
 
 

@@ -656,3 +656,34 @@ def test_pdf_partial_draft(tmp_path: Path):
     for t in texts:  # the banner is on every page
         assert "DRAFT — no decision recorded" in flat(t)
     assert NAME in flat(" ".join(texts))
+
+
+def test_workshop_report_lists_ex_situ_decisions(tmp_path):
+    """The workshop report's "Ex situ assessments" section: decided ones first, role labels from the
+    guidelines, open ones marked; absent frame -> "not computed"."""
+    import polars as pl
+
+    from assess2plan.examples import example_path
+    from assess2plan.exsitu.guidelines import role
+    from assess2plan.io import read_redlist
+    from assess2plan.report import ReportData, workshop_report
+
+    aset = read_redlist(example_path() / "download")
+    rows = pl.DataFrame(
+        {
+            "taxon_id": ["990000013", "990000001"],
+            "scientific_name": ["Kettlichthys fontinalis", "Mirrenichthys auratus"],
+            "category": ["CR", "CR"],
+            "steps_done": ["1 . . . .", "1 2 3 4 5"],
+            "outcome": [None, "retain"],
+            "roles_retained": [None, "insurance_population|biobanking"],
+        }
+    )
+    page = workshop_report(ReportData(aset, exsitu=rows), tmp_path / "r.html").read_text(encoding="utf-8")
+    section = page[page.index('<section id="exsitu">') : page.index('<section id="events">')]
+    assert section.index('data-exsitu="990000001"') < section.index('data-exsitu="990000013"')
+    expected = f"roles retained: {role('insurance_population').label}, {role('biobanking').label}"
+    assert expected.replace("&", "&amp;") in section
+    assert "1 with ex situ roles retained, 0 with no ex situ role, 1 not decided yet" in section
+    page = workshop_report(ReportData(aset), tmp_path / "r2.html").read_text(encoding="utf-8")
+    assert "Ex situ assessments: not computed." in page

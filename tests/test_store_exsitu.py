@@ -14,18 +14,12 @@ from assess2plan.errors import A2PError, InputError
 from assess2plan.examples import example_path
 from assess2plan.exsitu import assessment as ea
 from assess2plan.io import read_redlist
+from assess2plan.io.cites import SPECIES_PLUS_COLUMNS
 
 TAXON = "990000001"  # Mirrenichthys auratus, CR in the example
 DOWNLOAD = example_path() / "download"
 
-CITES_HEADER = (
-    "TaxonId,Kingdom,Phylum,Class,Order,Family,Genus,Species,Subspecies,FullName,AuthorYear,RankName,"
-    "CurrentListing,FullAnnotationEnglish,AnnotationEnglish,AnnotationSpanish,AnnotationFrench,"
-    "#AnnotationSymbol,#Annotation,SynonymsWithAuthors,EnglishNames,SpanishNames,FrenchNames,CitesAccepted,"
-    "All_DistributionISOCodes,All_DistributionFullNames,NativeDistributionFullNames,Introduced_Distribution,"
-    "Introduced(?)_Distribution,Reintroduced_Distribution,Extinct_Distribution,Extinct(?)_Distribution,"
-    "Distribution_Uncertain"
-)
+CITES_HEADER = ",".join(SPECIES_PLUS_COLUMNS)  # a Species+ checklist export
 
 
 def _cites_row(tid, order, family, genus, species, rank, listing, synonyms="") -> str:

@@ -23,8 +23,8 @@ from typing import Annotated, Any
 import polars as pl
 import typer
 
-from assess2plan.cli import DatabaseOpt, ProjectOpt, _json_default, _require_project, _store, _whoami, console
-from assess2plan.cli_planning import FormatOpt, OutOpt, UserOpt, _write_frame
+from assess2plan.cli import DatabaseOpt, ProjectOpt, _json_default, _whoami, console
+from assess2plan.cli_planning import FormatOpt, OutOpt, UserOpt, _open, _write_frame
 from assess2plan.errors import A2PError, InputError
 
 __all__ = ["register", "exsitu_app"]
@@ -49,13 +49,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(exsitu_app, name="exsitu")
 
 
-def _open(database: str | None, project: str):  # noqa: ANN202
-    store = _store(database)
-    _require_project(store, project)
-    return store
-
-
 def _say(text: str) -> None:
+    """Print with rich markup (bold headings); data inside goes through ``_e``."""
     console.print(text, highlight=False)
 
 

@@ -1117,6 +1117,7 @@ def _report_data(database: str | None, project: str, conditions: list[str] | Non
         clusters=planning.threat_clusters(aset, site_links=links),
         stakeholders=store.list_stakeholders(project),
         commitments=store.list_commitments(project, today=today),
+        exsitu=store.list_exsitu_assessments(project),
         sites=store.list_sites(project),
         site_links=links,
         events=store.list_events(project),

@@ -52,6 +52,7 @@ from assess2plan.planning.triage import (
     TriageRule,
     evaluate_rules,
     load_rules,
+    resolve_rules,
     rules_frame,
 )
 from assess2plan.schemes import category as category_code
@@ -286,13 +287,7 @@ def load_prescreen_rules(path: str | Path | None = None) -> list[TriageRule]:
 
 
 def _resolve(rules: str | Path | Iterable[TriageRule] | None) -> list[TriageRule]:
-    if rules is None or isinstance(rules, str | Path):
-        return load_prescreen_rules(rules)
-    out = list(rules)
-    for r in out:
-        if not isinstance(r, TriageRule):
-            raise TypeError(f"rules must be a path or TriageRule objects, not {type(r).__name__}")
-    return out
+    return resolve_rules(rules, load_prescreen_rules)
 
 
 def prescreen_rules_frame(rules: str | Path | Iterable[TriageRule] | None = None) -> pl.DataFrame:

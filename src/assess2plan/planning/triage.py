@@ -73,6 +73,7 @@ __all__ = [
     "evaluate_rules",
     "load_rules",
     "orphan_decisions",
+    "resolve_rules",
     "rules_frame",
     "triage",
 ]
@@ -459,9 +460,13 @@ def load_rules(
     return RuleReader(str(p), extra=extra, bucket=bucket).rules(doc)
 
 
-def _resolve(rules: str | Path | Iterable[TriageRule] | None) -> list[TriageRule]:
+def resolve_rules(
+    rules: str | Path | Iterable[TriageRule] | None,
+    load: Callable[[str | Path | None], list[TriageRule]] | None = None,
+) -> list[TriageRule]:
+    """Rules given as a file (read with ``load``, default :func:`load_rules`) or as rule objects."""
     if rules is None or isinstance(rules, str | Path):
-        return load_rules(rules)
+        return (load or load_rules)(rules)
     out = list(rules)
     for r in out:
         if not isinstance(r, TriageRule):
@@ -481,7 +486,7 @@ def rules_frame(rules: str | Path | Iterable[TriageRule] | None = None) -> pl.Da
             "rationale": r.rationale,
             "source": r.source,
         }
-        for r in _resolve(rules)
+        for r in resolve_rules(rules)
     ]
     schema = {k: pl.Utf8 for k in ("id", "bucket", "description", "conditions", "rationale", "source")}
     schema["enabled"] = pl.Boolean
@@ -949,7 +954,7 @@ def triage(
     cats = list(dict.fromkeys([*_list(categories), *_list(include)]))
     everyone = latest_assessments(aset, scope=scope)
     evaluated = everyone.filter(pl.col("category").is_in(cats))
-    fired = evaluate_rules(aset, _resolve(rules), evaluated, everyone=everyone, site_links=site_links)
+    fired = evaluate_rules(aset, resolve_rules(rules), evaluated, everyone=everyone, site_links=site_links)
     names = evaluated.select("taxon_id", "scientific_name", "category")
     if fired.height:
         rows = (

@@ -95,6 +95,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "sites": ("site_id", "name", "kind", "country", "geometry"),
     "site_links": ("taxon_id", "site_id", "site_name", "source", "note"),
     "events": ("event_id", "site_id", "title", "description", "severity", "made_at"),
+    # ex situ assessments (store.list_exsitu_assessments): steps done, outcome, roles retained
+    "exsitu": ("taxon_id", "scientific_name", "category", "steps_done", "outcome", "roles_retained"),
 }
 FRAMES = tuple(REQUIRED)
 #: Place kinds that are precise locations: withheld for the species in ``ReportData.hidden_taxa``.
@@ -167,6 +169,7 @@ class ReportData:
     sites: pl.DataFrame | None = None
     site_links: pl.DataFrame | None = None
     events: pl.DataFrame | None = None
+    exsitu: pl.DataFrame | None = None
     show_sensitive: bool = False
     hidden_taxa: frozenset[str] = frozenset()
     max_rows: int = 200

@@ -234,6 +234,29 @@ def _commitments(data: ReportData) -> dict[str, Any] | None:
     }
 
 
+def _exsitu(data: ReportData) -> dict[str, Any] | None:
+    """Ex situ assessments (IUCN SSC 2014 five steps): decided ones first, with the roles retained."""
+    if data.exsitu is None:
+        return None
+    from assess2plan.exsitu.guidelines import roles
+
+    labels = {r.id: r.label for r in roles()}
+    e = data.exsitu.sort(
+        [pl.col("outcome").is_null(), sheet_rank(pl.col("category")), "scientific_name"], nulls_last=True
+    )
+    rows = []
+    for r in e.to_dicts():
+        ids = [x for x in str(r.get("roles_retained") or "").split("|") if x]
+        r["roles"] = [labels.get(x, x) for x in ids]
+        rows.append(r)
+    outcomes = {
+        "retain": sum(1 for r in rows if r["outcome"] == "retain"),
+        "none": sum(1 for r in rows if r["outcome"] == "none"),
+        "open": sum(1 for r in rows if not r["outcome"]),
+    }
+    return {"block": _block(rows, data.max_rows), "outcomes": outcomes}
+
+
 def _stakeholders(data: ReportData) -> dict[str, Any] | None:
     if data.stakeholders is None:
         return None
@@ -431,6 +454,7 @@ def report_context(data: ReportData, *, pdf: bool = False) -> dict[str, Any]:
     ctx["clusters"] = _clusters(data)
     ctx["stakeholders"] = _stakeholders(data)
     ctx["commitments"] = _commitments(data)
+    ctx["exsitu"] = _exsitu(data)
     ctx["events"] = _events(data)
     ctx["findings"] = _findings(data)
     ctx["profiles"] = _profiles(data)

@@ -763,3 +763,71 @@ def update_commitment(
         user=_who(request),
     )
     return _commitment_detail(slug, c)
+
+
+# -- ex situ (issue 6) ------------------------------------------------------------------------------
+@api.get(
+    "/projects/{slug}/exsitu/prescreen",
+    response=_responses(s.PrescreenPage),
+    tags=["ex situ"],
+    summary="Species flagged for an ex situ evaluation",
+)
+def exsitu_prescreen(
+    request: HttpRequest,
+    slug: str,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> dict[str, Any]:
+    """The ex situ pre-screen (bundled rules, docs/exsitu-prescreen.md) with the project's holdings
+    and CITES listings: one row per flagged species with the rules that fired and their reasons."""
+    require(request, slug, "read")
+    from assess2plan.web.app import derived
+
+    df = store.run_prescreen(slug, aset=derived.project_set(slug))
+    page = _frame_page(request, df, limit, offset)
+    page["results"] = [
+        {
+            **{k: r[k] for k in ("taxon_id", "scientific_name", "category", "reasons")},
+            "rules": [x for x in str(r["rules"] or "").split("|") if x],
+            "evidence": json.loads(r["evidence"] or "{}"),
+        }
+        for r in page["results"]
+    ]
+    return page
+
+
+@api.get(
+    "/projects/{slug}/exsitu/assessments",
+    response=_responses(s.ExSituListPage),
+    tags=["ex situ"],
+    summary="Ex situ assessments",
+)
+def exsitu_assessments(
+    request: HttpRequest,
+    slug: str,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> dict[str, Any]:
+    """Every ex situ assessment of the project: steps done, outcome, roles retained, version."""
+    require(request, slug, "read")
+    page = _frame_page(request, store.list_exsitu_assessments(slug), limit, offset)
+    for r in page["results"]:
+        r["roles_retained"] = [x for x in str(r["roles_retained"] or "").split("|") if x]
+    return page
+
+
+@api.get(
+    "/projects/{slug}/exsitu/assessments/{taxon_id}",
+    response=_responses(s.ExSituAssessmentOut),
+    tags=["ex situ"],
+    summary="One ex situ assessment",
+)
+def exsitu_assessment(request: HttpRequest, slug: str, taxon_id: str) -> dict[str, Any]:
+    """The whole five-step record of a species with every saved version (who, when, which step)."""
+    require(request, slug, "read")
+    try:
+        a = _not_found_from(store.get_exsitu_assessment, slug, taxon_id)
+        history = store.assessment_history(slug, a["taxon_id"])
+    except A2PError as e:  # no assessment of this taxon yet
+        raise Http404(str(e)) from None
+    return {**a, "history": [{k: v for k, v in h.items() if k != "record"} for h in history]}

@@ -385,3 +385,56 @@ class CommitmentUpdate(Schema):
     note: str | None = None
     due_date: date | None = None
     place: str | None = None
+
+
+# -- ex situ (issue 6) ------------------------------------------------------------------------------
+class PrescreenOut(Schema):
+    """A species the ex situ pre-screen flags for an ex situ evaluation, and why."""
+
+    taxon_id: str
+    scientific_name: str | None = None
+    category: str | None = None
+    rules: list[str] = Field(..., description="ids of the pre-screen rules that fired, in file order")
+    reasons: str = Field(..., description="each rule's reason with the data that made it fire")
+    evidence: dict[str, Any] = Field(..., description="rule id -> condition -> the values that fired")
+
+
+PrescreenPage = page_of(PrescreenOut, "PrescreenPage")
+
+
+class ExSituListOut(Schema):
+    """An ex situ assessment (IUCN SSC 2014 five steps) and how far it has got."""
+
+    taxon_id: str
+    scientific_name: str | None = None
+    category: str | None = None
+    steps_done: str = Field(..., description='the five steps, "1 2 . . ." (a dot: not complete)')
+    outcome: Literal["retain", "none"] | None = None
+    roles_retained: list[str]
+    version: int
+    updated_by: str
+    updated_at: datetime
+
+
+ExSituListPage = page_of(ExSituListOut, "ExSituListPage")
+
+
+class ExSituChangeOut(Schema):
+    version: int
+    step: str
+    made_by: str
+    made_at: datetime
+    note: str
+
+
+class ExSituAssessmentOut(Schema):
+    """One ex situ assessment: the whole record (schema_version 1, see docs/exsitu.md) and its history."""
+
+    taxon_id: str
+    version: int
+    made_by: str
+    made_at: datetime
+    updated_by: str
+    updated_at: datetime
+    record: dict[str, Any]
+    history: list[ExSituChangeOut]

@@ -778,6 +778,7 @@ def report_data(access: Access, *, filters: str = "", title: str | None = None):
         clusters=clusters,
         stakeholders=store.list_stakeholders(slug),
         commitments=store.list_commitments(slug),
+        exsitu=store.list_exsitu_assessments(slug),
         sites=store.list_sites(slug, hide_sensitive_geometry=not access.sees_sensitive),
         site_links=derived.site_links(slug),
         events=store.list_events(slug),
