@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pypdfium2 as pdfium
 
@@ -164,8 +165,11 @@ def test_stale_version_and_bad_input_change_nothing(home):  # noqa: F811
 
 def test_popsize_calculator(home):  # noqa: F811
     out = a2p("exsitu", "popsize", "--generation-length", "5", "--ne-n", "0.25", home=home).stdout
-    # 100 years / 5 = 20 generations; independent check of the printed Ne in the test of population
+    # 100 years / 5 = 20 generations; 20 founders keep 1 - 1/40 = 0.975 of the gene diversity, so
+    # drift may take (0.9 / 0.975)^(1/20) per generation = 1 - 1/(2 Ne); N = Ne / 0.25
+    ne = math.ceil(1 / (2 * (1 - (0.9 / 0.975) ** (1 / 20))))
     assert "20.00 generations" in out
+    assert f"Ne = {ne}, N = {math.ceil(ne / 0.25)} animals" in out
 
 
 def test_a_whole_step_from_a_json_file(home, tmp_path):  # noqa: F811

@@ -113,6 +113,11 @@ def _latest_assessment(aset: AssessmentSet, taxon_id: str) -> dict[str, Any] | N
     return pick.row(0, named=True)
 
 
+def _by_code(row: Mapping[str, Any]) -> list[tuple[int, int | str]]:
+    """Scheme order of a row's dotted code: 4.3 before 11.3, 7.2.9 before 7.2.10."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in str(row["code"]).split(".")]
+
+
 def _coded_rows(aset: AssessmentSet, table: str, scheme_name: str, assessment_id: str) -> list[dict]:
     t = aset.tables[table].filter(pl.col("assessment_id") == assessment_id)
     out, seen = [], set()
@@ -122,7 +127,7 @@ def _coded_rows(aset: AssessmentSet, table: str, scheme_name: str, assessment_id
             continue
         seen.add(code)
         out.append({"code": code, "name": name_of(scheme_name, code) or r.get("name")})
-    return sorted(out, key=lambda r: [int(p) if p.isdigit() else 0 for p in r["code"].split(".")])
+    return sorted(out, key=_by_code)
 
 
 def _threat_rows(aset: AssessmentSet, assessment_id: str) -> list[dict]:
@@ -140,7 +145,7 @@ def _threat_rows(aset: AssessmentSet, assessment_id: str) -> list[dict]:
             "severity": r.get("severity"),
             "impact": r.get("impact"),
         }
-    return sorted(out.values(), key=lambda r: [int(p) if p.isdigit() else 0 for p in r["code"].split(".")])
+    return sorted(out.values(), key=_by_code)
 
 
 def _in_place_ex_situ(aset: AssessmentSet, assessment_id: str) -> str | None:

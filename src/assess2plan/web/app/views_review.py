@@ -1080,7 +1080,7 @@ def _audit_entries(slug: str, hidden: frozenset[str], red: Redactor) -> list[dic
                 reason,
             )
         )
-    out += _exsitu_entries(access_slug=slug)
+    out += _exsitu_entries(slug)
     epoch = datetime.min.replace(tzinfo=UTC)
     out.sort(key=lambda e: e["at"] or epoch, reverse=True)
     return out
@@ -1099,12 +1099,12 @@ _EXSITU_STEPS = {
 }
 
 
-def _exsitu_entries(access_slug: str) -> list[dict[str, Any]]:
+def _exsitu_entries(slug: str) -> list[dict[str, Any]]:
     """Ex situ holdings / CITES imports and every saved version of an ex situ assessment."""
     from assess2plan.web.store.models import ExSituAssessmentChange, ExSituSource
 
     out: list[dict[str, Any]] = []
-    for s in ExSituSource.objects.filter(project__slug=access_slug):
+    for s in ExSituSource.objects.filter(project__slug=slug):
         name = s.path.rsplit("/", 1)[-1]
         what = (
             "Ex situ holdings" if s.kind == "holdings" else "CITES checklist"
@@ -1112,7 +1112,7 @@ def _exsitu_entries(access_slug: str) -> list[dict[str, Any]]:
         out.append(_entry("exsitu", s.made_at, s.made_by, what))
         if s.replaced_at is not None:
             out.append(_entry("exsitu", s.replaced_at, s.replaced_by, f"{name} replaced by a newer file"))
-    changes = ExSituAssessmentChange.objects.filter(assessment__project__slug=access_slug).select_related(
+    changes = ExSituAssessmentChange.objects.filter(assessment__project__slug=slug).select_related(
         "assessment"
     )
     for c in changes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from django.utils import timezone
 from assess2plan.errors import A2PError, InputError
 from assess2plan.model import CITES_SCHEMA, HOLDINGS_SCHEMA, AssessmentSet
 from assess2plan.web.store.edits import _lock, _user
-from assess2plan.web.store.planning import VersionConflict, _naive, _project, _resolve, _stale
+from assess2plan.web.store.planning import _naive, _project, _resolve, _stale
 
 __all__ = [
     "EXSITU_LIST_SCHEMA",
@@ -510,10 +509,3 @@ def list_exsitu_assessments(project: str, *, using: str = "default") -> pl.DataF
             }
         )
     return pl.DataFrame(rows, schema=EXSITU_LIST_SCHEMA) if rows else pl.DataFrame(schema=EXSITU_LIST_SCHEMA)
-
-
-def _today() -> date:
-    return timezone.now().date()
-
-
-_ = VersionConflict  # re-exported through assess2plan.store
